@@ -1,0 +1,199 @@
+/**
+ * Load configuration: YAML file → environment overrides → validation.
+ * Errors name the key, the bad value and what is allowed, in one message.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import type { z } from "zod";
+import { ConfigSchema, type Config } from "./schema.js";
+
+/** The folder that holds this installation (two levels above this module in src/ and dist/). */
+export const INSTALL_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or undefined when only defaults and the environment were used. */
+  file: string | undefined;
+  /** Relative paths in the config are resolved against this folder. */
+  baseDir: string;
+  /** Resolve a path from the config: `~` is the home folder, relative paths use baseDir. */
+  resolvePath(path: string): string;
+}
+
+export interface LoadOptions {
+  /** Explicit file (`--config PATH`); it must exist. */
+  path?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over file and environment (from command-line flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Environment variable names that map onto config keys besides OCF_<SECTION>_<KEY>. */
+const ENV_ALIASES: Record<string, string> = {
+  OCF_NATS_URL: "communication.nats_url",
+  OCF_LOG_LEVEL: "log.level",
+  OCF_DB_PATH: "storage.path",
+};
+
+type Mutable = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Mutable {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function setPath(target: Mutable, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let cursor = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = cursor[key];
+    if (!isRecord(next)) cursor[key] = {};
+    cursor = cursor[key] as Mutable;
+  }
+  cursor[keys[keys.length - 1] as string] = value;
+}
+
+function getPath(source: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cursor: unknown = source;
+  for (const key of path) {
+    if (!isRecord(cursor)) return undefined;
+    cursor = cursor[String(key)];
+  }
+  return cursor;
+}
+
+/** Every leaf key of the schema, as `section.key`. */
+function knownKeys(): string[] {
+  const keys: string[] = [];
+  for (const [section, schema] of Object.entries(ConfigSchema.shape)) {
+    const inner = (schema as unknown as { unwrap?: () => { shape?: Record<string, unknown> } }).unwrap?.();
+    const shape = inner?.shape ?? (schema as unknown as { def?: { innerType?: { shape?: Record<string, unknown> } } }).def?.innerType?.shape;
+    for (const key of Object.keys(shape ?? {})) keys.push(`${section}.${key}`);
+  }
+  return keys;
+}
+
+function envScalar(raw: string, key: string): unknown {
+  if (key === "worker.labels") {
+    const labels: Record<string, string> = {};
+    for (const pair of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new ConfigError(`environment: worker.labels: "${pair}" is not key=value`);
+      labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    return labels;
+  }
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (/^(true|false)$/i.test(raw)) return raw.toLowerCase() === "true";
+  return raw;
+}
+
+function describeAllowed(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `expected ${issue.expected}`;
+    case "too_small":
+      return `must be ${issue.inclusive === false ? ">" : ">="} ${String(issue.minimum)}`;
+    case "too_big":
+      return `must be ${issue.inclusive === false ? "<" : "<="} ${String(issue.maximum)}`;
+    case "invalid_value":
+      return `allowed: ${issue.values.map((x) => JSON.stringify(x)).join(", ")}`;
+    default:
+      return issue.message;
+  }
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.OCF_CONFIG) return env.OCF_CONFIG;
+  const candidate = join(INSTALL_ROOT, "config", "config.yaml");
+  return existsSync(candidate) ? candidate : undefined;
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const file = options.path ?? defaultConfigPath(env);
+  let raw: Mutable = {};
+  if (file !== undefined) {
+    if (!existsSync(file)) throw new ConfigError(`config file not found: ${file}`);
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (error) {
+      const where = error instanceof YAMLParseError && error.linePos ? ` (line ${error.linePos[0].line})` : "";
+      throw new ConfigError(`${file}: not valid YAML${where}: ${(error as Error).message.split("\n")[0]}`);
+    }
+    if (parsed === null || parsed === undefined) parsed = {};
+    if (!isRecord(parsed)) throw new ConfigError(`${file}: the top level must be a mapping of sections (storage, coordinator, ...)`);
+    raw = parsed;
+  }
+
+  const sources = new Map<string, string>();
+  const keys = knownKeys();
+  for (const key of keys) {
+    const name = `OCF_${key.replace(/\./g, "_").toUpperCase()}`;
+    const value = env[name];
+    if (value !== undefined && value !== "") {
+      setPath(raw, key, envScalar(value, key));
+      sources.set(key, `environment ${name}`);
+    }
+  }
+  for (const [name, key] of Object.entries(ENV_ALIASES)) {
+    const value = env[name];
+    if (value !== undefined && value !== "") {
+      setPath(raw, key, envScalar(value, key));
+      sources.set(key, `environment ${name}`);
+    }
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    sources.set(key, "command line");
+  }
+
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0] as z.core.$ZodIssue;
+    const origin = (key: string): string => sources.get(key) ?? file ?? "configuration";
+    if (issue.code === "unrecognized_keys") {
+      const section = issue.path.map(String).join(".");
+      const unknown = issue.keys.map((k) => (section ? `${section}.${k}` : k));
+      const allowed = section
+        ? keys.filter((k) => k.startsWith(`${section}.`)).map((k) => k.slice(section.length + 1))
+        : [...new Set(keys.map((k) => k.split(".")[0]))];
+      throw new ConfigError(
+        `${origin(section)}: unknown key ${unknown.join(", ")}; allowed${section ? ` in ${section}` : ""}: ${allowed.join(", ")}`,
+      );
+    }
+    const key = issue.path.map(String).join(".");
+    const value = getPath(raw, issue.path);
+    throw new ConfigError(`${origin(key)}: ${key} = ${JSON.stringify(value) ?? "undefined"} is invalid: ${describeAllowed(issue)}`);
+  }
+
+  const baseDir =
+    file === undefined
+      ? INSTALL_ROOT
+      : basename(dirname(resolve(file))) === "config"
+        ? dirname(dirname(resolve(file)))
+        : dirname(resolve(file));
+  const resolvePath = (path: string): string => {
+    if (path === "~") return homedir();
+    if (path.startsWith("~/")) return join(homedir(), path.slice(2));
+    return isAbsolute(path) ? path : resolve(baseDir, path);
+  };
+  return { config: result.data, file: file === undefined ? undefined : resolve(file), baseDir, resolvePath };
+}

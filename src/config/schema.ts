@@ -1,0 +1,75 @@
+/**
+ * The configuration schema. The seed's keys (storage, coordinator, worker, communication, log)
+ * with the seed's defaults, plus a few optional keys documented in docs/CONFIG.md.
+ * Unknown keys are errors: a typo must never be silently ignored.
+ */
+import { z } from "zod";
+
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().positive().max(86400);
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+const logLevel = z.preprocess(
+  (value) => {
+    if (typeof value !== "string") return value;
+    const lower = value.toLowerCase();
+    return lower === "warning" ? "warn" : lower === "critical" ? "fatal" : lower;
+  },
+  z.enum(LOG_LEVELS),
+);
+
+export const ConfigSchema = z.strictObject({
+  storage: z
+    .strictObject({
+      type: z.literal("sqlite").default("sqlite"),
+      path: z.string().min(1).default("./data/cluster.db"),
+    })
+    .prefault({}),
+  coordinator: z
+    .strictObject({
+      host: z.string().min(1).default("0.0.0.0"),
+      port: port.default(8888),
+      heartbeat_timeout: seconds.default(90),
+      heartbeat_check_interval: seconds.default(30),
+      /** Approve every join request on arrival (off by default). */
+      auto_approve: z.boolean().default(false),
+      /** Where the admin token and runtime files live. */
+      state_dir: z.string().min(1).default("~/.openclaw-federation/coordinator"),
+      /** Default timeout of exec and broadcast when a request gives none. */
+      exec_timeout: seconds.default(60),
+    })
+    .prefault({}),
+  worker: z
+    .strictObject({
+      max_concurrent_tasks: z.number().int().min(1).max(1024).default(5),
+      heartbeat_interval: seconds.default(5),
+      skills_dir: z.string().min(1).default("./skills"),
+      /** Local status endpoint on 127.0.0.1; 0 picks a free port. */
+      port: port.default(18789),
+      state_dir: z.string().min(1).default("~/.openclaw-federation/worker"),
+      /** Cap on each of stdout and stderr per command, in bytes. */
+      max_output_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      labels: z.record(z.string(), z.string()).default({}),
+    })
+    .prefault({}),
+  communication: z
+    .strictObject({
+      nats_url: z
+        .string()
+        .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a URL like nats://HOST:4222")
+        .default("nats://127.0.0.1:4222"),
+      subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default("ocf"),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: logLevel.default("info"),
+      format: z.enum(["json", "text"]).default("json"),
+      dir: z.string().min(1).default("./logs"),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type LogLevel = Config["log"]["level"];

@@ -1,0 +1,135 @@
+/**
+ * Wire messages (zod schemas are the single source of the format). Every message carries `v`,
+ * the protocol version; every inbound message is validated at the edge with `decodeMessage`.
+ */
+import { z } from "zod";
+import { ERROR_CODES } from "./errors.js";
+import { NODE_ID_PATTERN } from "./subjects.js";
+
+export const PROTOCOL_VERSION = 1;
+
+const v = z.literal(PROTOCOL_VERSION);
+export const NodeIdSchema = z.string().regex(NODE_ID_PATTERN, "node id must match [a-z0-9][a-z0-9-]{0,62}");
+export const LabelKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, "label key must be 1-63 of [A-Za-z0-9_./-]");
+export const LabelValueSchema = z.string().regex(/^[A-Za-z0-9_.-]{0,63}$/, "label value must be 0-63 of [A-Za-z0-9_.-]");
+export const LabelsSchema = z.record(LabelKeySchema, LabelValueSchema);
+export type Labels = z.infer<typeof LabelsSchema>;
+
+export const ErrorBodySchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+/** Load figures a worker reports in each heartbeat. Percentages are 0-100. */
+export const LoadSchema = z.object({
+  cpu: z.number().min(0).max(100),
+  memory: z.number().min(0).max(100),
+  disk: z.number().min(0).max(100),
+  running_tasks: z.number().int().min(0),
+  max_concurrent_tasks: z.number().int().min(1),
+});
+export type Load = z.infer<typeof LoadSchema>;
+
+/** What a worker says about itself when it asks to join. Signed by the node's key. */
+export const JoinPayloadSchema = z.strictObject({
+  node_id: NodeIdSchema,
+  name: z.string().min(1).max(128),
+  hostname: z.string().max(255),
+  os: z.string().max(64),
+  arch: z.string().max(64),
+  ips: z.array(z.string().max(64)).max(64),
+  labels: LabelsSchema,
+  capabilities: z.array(z.string().max(64)).max(128),
+  version: z.string().max(64),
+  max_concurrent_tasks: z.number().int().min(1),
+  ts: z.number().int(),
+});
+export type JoinPayload = z.infer<typeof JoinPayloadSchema>;
+
+/** Join request envelope: `payload` is the JSON text that `sig` signs with the key `public_key`. */
+export const JoinRequestSchema = z.strictObject({
+  v,
+  public_key: z.string().min(1).max(128),
+  payload: z.string().max(64 * 1024),
+  sig: z.string().min(1).max(256),
+});
+export type JoinRequest = z.infer<typeof JoinRequestSchema>;
+
+export const JOIN_STATUSES = ["pending", "approved", "rejected"] as const;
+export type JoinStatus = (typeof JOIN_STATUSES)[number];
+
+export const JoinReplySchema = z.object({
+  v,
+  status: z.enum(JOIN_STATUSES),
+  node_id: NodeIdSchema,
+  request_id: z.string().optional(),
+  message: z.string().optional(),
+});
+export type JoinReply = z.infer<typeof JoinReplySchema>;
+
+export const HeartbeatSchema = z.object({
+  v,
+  node_id: NodeIdSchema,
+  ts: z.number().int(),
+  seq: z.number().int().min(0),
+  load: LoadSchema,
+  labels: LabelsSchema.optional(),
+  capabilities: z.array(z.string().max(64)).max(128).optional(),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
+export const CONTROL_TYPES = ["approved", "rejected", "removed"] as const;
+export const ControlSchema = z.object({
+  v,
+  type: z.enum(CONTROL_TYPES),
+  node_id: NodeIdSchema,
+  message: z.string().optional(),
+});
+export type Control = z.infer<typeof ControlSchema>;
+
+const ExecFields = {
+  v,
+  id: z.string().min(1).max(64),
+  command: z.string().min(1).max(64 * 1024),
+  timeout_ms: z.number().int().min(1).max(24 * 3600 * 1000),
+  max_output_bytes: z.number().int().min(0).max(64 * 1024 * 1024),
+};
+
+export const ExecRequestSchema = z.strictObject(ExecFields);
+export type ExecRequest = z.infer<typeof ExecRequestSchema>;
+
+/** Fan-out exec: every approved worker whose labels match `labels` answers on the reply subject. */
+export const BroadcastRequestSchema = z.strictObject({ ...ExecFields, labels: LabelsSchema });
+export type BroadcastRequest = z.infer<typeof BroadcastRequestSchema>;
+
+export const EXEC_STATUSES = ["ok", "error", "timeout"] as const;
+export type ExecStatus = (typeof EXEC_STATUSES)[number];
+
+export const ExecResultSchema = z.object({
+  v,
+  id: z.string(),
+  node_id: NodeIdSchema,
+  status: z.enum(EXEC_STATUSES),
+  exit_code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  duration_ms: z.number().min(0),
+  truncated: z.boolean(),
+  error: ErrorBodySchema.optional(),
+});
+export type ExecResult = z.infer<typeof ExecResultSchema>;
+
+/** Any reply may instead be a typed error. */
+export const ErrorReplySchema = z.object({ v, error: ErrorBodySchema });
+export type ErrorReply = z.infer<typeof ErrorReplySchema>;
+
+/** Events published for watchers on `<prefix>.evt.<name>`. */
+export const EventSchema = z.object({
+  v,
+  type: z.string(),
+  ts: z.number().int(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type FleetEvent = z.infer<typeof EventSchema>;

@@ -1,0 +1,60 @@
+/**
+ * NATS subject names: the one place that defines them. Every other module builds subjects
+ * through these functions so the wire contract cannot drift.
+ */
+export const DEFAULT_SUBJECT_PREFIX = "ocf";
+
+/** Node ids: lowercase letters, digits and dashes, starting with a letter or digit, at most 63 chars. */
+export const NODE_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export function isValidNodeId(id: string): boolean {
+  return NODE_ID_PATTERN.test(id);
+}
+
+export interface Subjects {
+  readonly prefix: string;
+  /** Join requests from workers (request/reply). */
+  enroll(): string;
+  /** Heartbeats from one node (publish). */
+  heartbeat(nodeId: string): string;
+  /** Wildcard the coordinator subscribes to for every node's heartbeats. */
+  heartbeatAll(): string;
+  /** Exec requests to one node (request/reply). */
+  exec(nodeId: string): string;
+  /** Control messages from the coordinator to one node (approval, removal). */
+  control(nodeId: string): string;
+  /** Fan-out of one verb to every node (publish with a reply inbox). */
+  broadcast(verb: BroadcastVerb): string;
+  /** Events for dashboards and watchers. */
+  event(name: string): string;
+  /** Extract the node id from a per-node subject, or undefined when the subject is not one. */
+  nodeIdOf(subject: string): string | undefined;
+}
+
+export type BroadcastVerb = "exec";
+
+export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) {
+    throw new Error(`invalid subject prefix "${prefix}": use letters, digits, '-' or '_'`);
+  }
+  const node = (id: string, tail: string): string => {
+    if (!isValidNodeId(id)) throw new Error(`invalid node id "${id}"`);
+    return `${prefix}.node.${id}.${tail}`;
+  };
+  return {
+    prefix,
+    enroll: () => `${prefix}.enroll`,
+    heartbeat: (id) => node(id, "hb"),
+    heartbeatAll: () => `${prefix}.node.*.hb`,
+    exec: (id) => node(id, "exec"),
+    control: (id) => node(id, "ctl"),
+    broadcast: (verb) => `${prefix}.bcast.${verb}`,
+    event: (name) => `${prefix}.evt.${name}`,
+    nodeIdOf(subject) {
+      const parts = subject.split(".");
+      if (parts.length < 4 || parts[0] !== prefix || parts[1] !== "node") return undefined;
+      const id = parts[2] ?? "";
+      return isValidNodeId(id) ? id : undefined;
+    },
+  };
+}
