@@ -1,0 +1,261 @@
+/**
+ * The coordinator process: registry, pairing, liveness, dispatch and the HTTP API, wired together.
+ * It owns the truth (SQLite); NATS carries messages to and from workers.
+ */
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.js";
+import { decodeMessage, encodeMessage, errorReply } from "../protocol/codec.js";
+import { FleetError } from "../protocol/errors.js";
+import { HeartbeatSchema, JoinRequestSchema, PROTOCOL_VERSION, type Control } from "../protocol/messages.js";
+import { verifyJoinRequest } from "../protocol/signed-join.js";
+import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
+import { databaseOk, openDatabase, type SqliteDatabase } from "../storage/database.js";
+import { JoinRequestRepository } from "../storage/join-requests.js";
+import { NodeRepository } from "../storage/nodes.js";
+import { connectNats, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
+import { writeFileAtomic } from "../util/files.js";
+import { SOFTWARE_VERSION } from "../version.js";
+import { loadOrCreateAdminToken } from "./admin-token.js";
+import { Dispatcher } from "./dispatch.js";
+import { buildHttpServer, type HealthReport } from "./http/server.js";
+import { Pairing } from "./pairing.js";
+import { Registry } from "./registry.js";
+
+export interface CoordinatorOptions {
+  config: Config;
+  /** Resolved absolute paths. */
+  dbPath: string;
+  stateDir: string;
+  logger: Logger;
+  /** Keys approved on arrival (the local worker of `ocf up`). */
+  preApproved?: ReadonlyArray<{ nodeId: string; publicKey: string }>;
+  /** Print the admin token once, when it is first created. */
+  onTokenCreated?: (token: string, path: string) => void;
+}
+
+export const RUNTIME_FILE = "coordinator.json";
+const FLUSH_INTERVAL_MS = 2000;
+const CONTROL_RESEND_MS = 30_000;
+
+export interface RuntimeInfo {
+  url: string;
+  pid: number;
+  started_at: string;
+  version: string;
+}
+
+export class Coordinator {
+  private db?: SqliteDatabase;
+  private nc?: NatsConnection;
+  private natsConnected = false;
+  private http?: FastifyInstance;
+  private timers: NodeJS.Timeout[] = [];
+  private registry?: Registry;
+  private pairing?: Pairing;
+  private readonly subjects: Subjects;
+  private readonly startedAt = Date.now();
+  private readonly lastControl = new Map<string, number>();
+  private token = "";
+  private stopping = false;
+  private connecting?: Promise<void>;
+  url = "";
+
+  constructor(private readonly options: CoordinatorOptions) {
+    this.subjects = makeSubjects(options.config.communication.subject_prefix);
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.options;
+    this.db = openDatabase(this.options.dbPath);
+    const { token, path, created } = loadOrCreateAdminToken(this.options.stateDir);
+    this.token = token;
+    if (created) {
+      logger.info({ path }, "admin token created");
+      this.options.onTokenCreated?.(token, path);
+    }
+
+    const registry = new Registry(new NodeRepository(this.db), {
+      heartbeatTimeoutMs: config.coordinator.heartbeat_timeout * 1000,
+      onStatusChange: (change) => {
+        logger.info({ node_id: change.node.id, from: change.from, to: change.to }, `node ${change.to}`);
+        this.publishEvent("node.status", { node_id: change.node.id, status: change.to });
+      },
+    });
+    this.registry = registry;
+    this.pairing = new Pairing(registry, new JoinRequestRepository(this.db), {
+      autoApprove: config.coordinator.auto_approve,
+      preApproved: this.options.preApproved ?? [],
+      notify: (nodeId, type, message) => this.sendControl({ v: PROTOCOL_VERSION, type, node_id: nodeId, message }),
+      logger,
+    });
+    const dispatcher = new Dispatcher({
+      nc: () => (this.natsConnected ? this.nc : undefined),
+      subjects: this.subjects,
+      registry,
+      maxOutputBytes: config.worker.max_output_bytes,
+      logger,
+    });
+
+    this.http = buildHttpServer({
+      token: () => this.token,
+      registry,
+      pairing: this.pairing,
+      dispatcher,
+      health: () => this.health(),
+      defaultTimeoutMs: config.coordinator.exec_timeout * 1000,
+      logger,
+    });
+    try {
+      await this.http.listen({ host: config.coordinator.host, port: config.coordinator.port });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      this.db.close();
+      if (code === "EADDRINUSE") {
+        throw new Error(`port ${config.coordinator.port} on ${config.coordinator.host} is already in use: stop what runs there or set coordinator.port (OCF_COORDINATOR_PORT)`, { cause: error });
+      }
+      throw error;
+    }
+    const address = this.http.server.address();
+    const port = typeof address === "object" && address ? address.port : config.coordinator.port;
+    const host = ["0.0.0.0", "::", ""].includes(config.coordinator.host) ? "127.0.0.1" : config.coordinator.host;
+    this.url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const runtime: RuntimeInfo = { url: this.url, pid: process.pid, started_at: new Date(this.startedAt).toISOString(), version: SOFTWARE_VERSION };
+    writeFileAtomic(join(this.options.stateDir, RUNTIME_FILE), `${JSON.stringify(runtime, null, 2)}\n`, 0o600);
+    logger.info({ url: this.url, db: this.options.dbPath }, "coordinator HTTP API listening");
+
+    this.timers.push(setInterval(() => this.sweep(), config.coordinator.heartbeat_check_interval * 1000));
+    this.timers.push(setInterval(() => this.flush(), FLUSH_INTERVAL_MS));
+    this.connecting = this.connect();
+    await Promise.race([this.connecting, new Promise((r) => setTimeout(r, 3000))]);
+  }
+
+  /** Resolves once NATS is connected (tests and `ocf up` wait on it). */
+  async ready(): Promise<void> {
+    await this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    const { config, logger } = this.options;
+    logger.info({ nats: redactUrl(config.communication.nats_url) }, "connecting to NATS");
+    const nc = await connectNats({
+      url: config.communication.nats_url,
+      name: "ocf-coordinator",
+      logger,
+      waitOnFirstConnect: true,
+      onReconnect: () => {
+        this.natsConnected = true;
+      },
+      onDisconnect: () => {
+        this.natsConnected = false;
+      },
+    });
+    if (this.stopping) {
+      await nc.close();
+      return;
+    }
+    this.nc = nc;
+    this.natsConnected = true;
+    nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: (_err, msg) => this.onEnroll(msg) });
+    nc.subscribe(this.subjects.heartbeatAll(), { callback: (_err, msg) => this.onHeartbeat(msg) });
+    logger.info({ nats: redactUrl(config.communication.nats_url) }, "connected to NATS");
+  }
+
+  private onEnroll(msg: Msg): void {
+    const log = this.options.logger;
+    try {
+      const request = decodeMessage(msg.data, JoinRequestSchema);
+      const payload = verifyJoinRequest(request);
+      const reply = (this.pairing as Pairing).join(request.public_key, payload);
+      if (msg.reply) msg.respond(encodeMessage(reply));
+      this.publishEvent("pairing", { node_id: payload.node_id, status: reply.status, request_id: reply.request_id ?? null });
+    } catch (error) {
+      const fleetError = error instanceof FleetError ? error : new FleetError("internal", (error as Error).message);
+      if (fleetError.code === "internal") log.error({ err: fleetError.message }, "join request failed");
+      else log.warn({ code: fleetError.code, err: fleetError.message }, "join request refused");
+      if (msg.reply) msg.respond(encodeMessage(errorReply(fleetError.code, fleetError.message)));
+    }
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    const log = this.options.logger;
+    const subjectNode = this.subjects.nodeIdOf(msg.subject);
+    try {
+      const heartbeat = decodeMessage(msg.data, HeartbeatSchema);
+      if (heartbeat.node_id !== subjectNode) {
+        throw new FleetError("bad_request", `heartbeat for ${heartbeat.node_id} arrived on ${msg.subject}`);
+      }
+      if (!(this.registry as Registry).beat(heartbeat)) {
+        // Not a member (never approved, rejected or removed): tell it, at most every 30 s.
+        const last = this.lastControl.get(heartbeat.node_id) ?? 0;
+        if (Date.now() - last > CONTROL_RESEND_MS) {
+          this.lastControl.set(heartbeat.node_id, Date.now());
+          this.sendControl({ v: PROTOCOL_VERSION, type: "removed", node_id: heartbeat.node_id, message: "this node is not an approved member of the fleet" });
+        }
+      }
+    } catch (error) {
+      log.warn({ subject: msg.subject, err: (error as Error).message }, "invalid heartbeat ignored");
+    }
+  }
+
+  private sendControl(control: Control): void {
+    if (!this.nc || this.nc.isClosed()) return;
+    try {
+      this.nc.publish(this.subjects.control(control.node_id), encodeMessage(control));
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, "could not send control message");
+    }
+  }
+
+  private publishEvent(type: string, data: Record<string, unknown>): void {
+    if (!this.nc || !this.natsConnected) return;
+    try {
+      this.nc.publish(this.subjects.event(type), encodeMessage({ v: PROTOCOL_VERSION, type, ts: Date.now(), data }));
+    } catch {
+      // events are best effort
+    }
+  }
+
+  private sweep(): void {
+    try {
+      this.registry?.sweep();
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, "liveness sweep failed");
+    }
+  }
+
+  private flush(): void {
+    try {
+      this.registry?.flush();
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, "could not persist heartbeats");
+    }
+  }
+
+  health(): HealthReport {
+    const counts = this.registry?.counts() ?? { total: 0, online: 0, offline: 0 };
+    const db = this.db ? databaseOk(this.db) : false;
+    const nats = this.natsConnected && this.nc !== undefined && !this.nc.isClosed();
+    return {
+      status: db && nats ? "ok" : "degraded",
+      version: SOFTWARE_VERSION,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      nats: { connected: nats },
+      db: { ok: db },
+      nodes: { ...counts, pending: this.pairing?.pending().length ?? 0 },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.http?.close().catch(() => undefined);
+    this.flush();
+    if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
+    this.db?.close();
+    this.options.logger.info("coordinator stopped");
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Exec on one node (request/reply) and broadcast to many (one publish, replies collected on an
+ * inbox until every expected node answered or the deadline passed). No targeted node is ever
+ * missing from a broadcast result: each is `ok | error | timeout | offline`.
+ */
+import { randomUUID } from "node:crypto";
+import { createInbox } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { FleetError, type ErrorCode } from "../protocol/errors.js";
+import { ExecResultSchema, PROTOCOL_VERSION, type ExecResult, type Labels } from "../protocol/messages.js";
+import type { Subjects } from "../protocol/subjects.js";
+import type { NatsConnection } from "../transport/connection.js";
+import { request, RequestFailed } from "../transport/request.js";
+import type { NodeRecord } from "../storage/nodes.js";
+import type { Registry } from "./registry.js";
+
+/** Extra time the coordinator waits beyond the command timeout for the worker's reply. */
+export const REPLY_GRACE_MS = 3000;
+
+export type NodeResultStatus = "ok" | "error" | "timeout" | "offline";
+
+export interface NodeExecResult {
+  node: string;
+  node_id: string;
+  status: NodeResultStatus;
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  duration_ms: number;
+  truncated: boolean;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface BroadcastOutcome {
+  id: string;
+  command: string;
+  labels: Labels;
+  results: NodeExecResult[];
+  summary: Record<NodeResultStatus, number> & { total: number; duration_ms: number };
+}
+
+export interface DispatchOptions {
+  nc: () => NatsConnection | undefined;
+  subjects: Subjects;
+  registry: Registry;
+  maxOutputBytes: number;
+  logger: Logger;
+}
+
+function emptyResult(node: NodeRecord, status: NodeResultStatus, error?: { code: ErrorCode; message: string }): NodeExecResult {
+  return { node: node.name, node_id: node.id, status, exit_code: null, signal: null, stdout: "", stderr: "", duration_ms: 0, truncated: false, ...(error ? { error } : {}) };
+}
+
+function fromWire(node: NodeRecord, result: ExecResult): NodeExecResult {
+  return {
+    node: node.name,
+    node_id: node.id,
+    status: result.status,
+    exit_code: result.exit_code,
+    signal: result.signal,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    duration_ms: result.duration_ms,
+    truncated: result.truncated,
+    ...(result.error ? { error: result.error } : {}),
+  };
+}
+
+export class Dispatcher {
+  constructor(private readonly options: DispatchOptions) {}
+
+  private connection(): NatsConnection {
+    const nc = this.options.nc();
+    if (!nc || nc.isClosed()) throw new FleetError("unavailable", "coordinator is not connected to NATS");
+    return nc;
+  }
+
+  /** Run one command on one node. Refusals become FleetErrors; a finished command is a result. */
+  async exec(ref: string, command: string, timeoutMs: number): Promise<NodeExecResult> {
+    const node = this.options.registry.resolve(ref);
+    if (node.status !== "online") {
+      throw new FleetError("node_offline", `node "${node.name}" is offline (last seen ${node.last_seen ? new Date(node.last_seen).toISOString() : "never"})`);
+    }
+    const nc = this.connection();
+    const id = randomUUID();
+    const body = encodeMessage({ v: PROTOCOL_VERSION, id, command, timeout_ms: timeoutMs, max_output_bytes: this.options.maxOutputBytes });
+    const started = Date.now();
+    let data: Uint8Array;
+    try {
+      data = await request(nc, this.options.subjects.exec(node.id), body, timeoutMs + REPLY_GRACE_MS);
+    } catch (error) {
+      if (error instanceof RequestFailed) {
+        if (error.reason === "no_responders") throw new FleetError("node_offline", `node "${node.name}" is not connected`);
+        if (error.reason === "closed") throw new FleetError("unavailable", "coordinator is not connected to NATS");
+        throw new FleetError("timeout", `node "${node.name}" did not answer within ${timeoutMs + REPLY_GRACE_MS} ms`);
+      }
+      throw error;
+    }
+    let result: ExecResult;
+    try {
+      result = decodeMessage(data, ExecResultSchema);
+    } catch (error) {
+      this.options.logger.warn({ node_id: node.id, err: (error as Error).message }, "invalid exec reply");
+      throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
+    }
+    if (result.error && result.exit_code === null && result.status === "error") {
+      throw new FleetError(result.error.code, `node "${node.name}": ${result.error.message}`);
+    }
+    this.options.logger.info({ node_id: node.id, exec_id: id, exit_code: result.exit_code, status: result.status, ms: Date.now() - started }, "exec done");
+    return fromWire(node, result);
+  }
+
+  async broadcast(command: string, labels: Labels, timeoutMs: number): Promise<BroadcastOutcome> {
+    const started = Date.now();
+    const id = randomUUID();
+    const targets = this.options.registry.select(labels);
+    const results = new Map<string, NodeExecResult>();
+    const expected = new Map<string, NodeRecord>();
+    for (const node of targets) {
+      if (node.status === "online") expected.set(node.id, node);
+      else results.set(node.id, emptyResult(node, "offline", { code: "node_offline", message: "node is offline" }));
+    }
+
+    if (expected.size > 0) {
+      const nc = this.connection();
+      const inbox = createInbox();
+      const subscription = nc.subscribe(inbox);
+      const deadline = setTimeout(() => subscription.unsubscribe(), timeoutMs + REPLY_GRACE_MS);
+      try {
+        nc.publish(
+          this.options.subjects.broadcast("exec"),
+          encodeMessage({ v: PROTOCOL_VERSION, id, command, timeout_ms: timeoutMs, max_output_bytes: this.options.maxOutputBytes, labels }),
+          { reply: inbox },
+        );
+        for await (const message of subscription) {
+          let result: ExecResult;
+          try {
+            result = decodeMessage(message.data, ExecResultSchema);
+          } catch (error) {
+            this.options.logger.warn({ err: (error as Error).message }, "invalid broadcast reply ignored");
+            continue;
+          }
+          const node = expected.get(result.node_id);
+          if (!node || result.id !== id || results.has(node.id)) continue;
+          results.set(node.id, fromWire(node, result));
+          if ([...expected.keys()].every((nodeId) => results.has(nodeId))) break;
+        }
+      } finally {
+        clearTimeout(deadline);
+        subscription.unsubscribe();
+      }
+      for (const node of expected.values()) {
+        if (!results.has(node.id)) {
+          results.set(node.id, emptyResult(node, "timeout", { code: "timeout", message: `no reply within ${timeoutMs + REPLY_GRACE_MS} ms` }));
+        }
+      }
+    }
+
+    const ordered = targets.map((node) => results.get(node.id) as NodeExecResult);
+    const summary = { total: ordered.length, ok: 0, error: 0, timeout: 0, offline: 0, duration_ms: Date.now() - started };
+    for (const result of ordered) summary[result.status] += 1;
+    this.options.logger.info({ broadcast_id: id, ...summary }, "broadcast done");
+    return { id, command, labels, results: ordered, summary };
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Pairing: join requests → pending → approved or rejected by an admin (or auto-approve).
+ * A node id is bound to the key that was approved for it; a request for that id signed by
+ * another key is refused and logged. Removing a node rejects its key for good.
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { FleetError } from "../protocol/errors.js";
+import type { JoinPayload, JoinReply, JoinStatus } from "../protocol/messages.js";
+import { PROTOCOL_VERSION } from "../protocol/messages.js";
+import type { JoinRequestRecord, JoinRequestRepository } from "../storage/join-requests.js";
+import type { NodeRecord } from "../storage/nodes.js";
+import type { Registry } from "./registry.js";
+
+export interface PairingOptions {
+  autoApprove: boolean;
+  /** Keys approved on arrival for a given node id (`ocf up` pre-approves its own local worker). */
+  preApproved?: ReadonlyArray<{ nodeId: string; publicKey: string }>;
+  now?: () => number;
+  /** Tell a node about a decision (approved / rejected / removed). */
+  notify: (nodeId: string, type: "approved" | "rejected" | "removed", message: string) => void;
+  logger: Logger;
+}
+
+export interface DecisionResult {
+  request: JoinRequestRecord;
+  node?: NodeRecord;
+}
+
+function newRequestId(): string {
+  return randomBytes(4).toString("hex");
+}
+
+export class Pairing {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly requests: JoinRequestRepository,
+    private readonly options: PairingOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Handle a verified join request from `publicKey`. */
+  join(publicKey: string, payload: JoinPayload): JoinReply {
+    const log = this.options.logger;
+    const reply = (status: JoinStatus, extra: { request_id?: string; message?: string } = {}): JoinReply => ({
+      v: PROTOCOL_VERSION,
+      status,
+      node_id: payload.node_id,
+      ...extra,
+    });
+    const existing = this.registry.get(payload.node_id);
+    if (existing) {
+      if (existing.public_key !== publicKey) {
+        log.warn({ node_id: payload.node_id, presented_key: publicKey, approved_key: existing.public_key }, "join refused: node id is bound to another key");
+        throw new FleetError("identity_mismatch", `node id "${payload.node_id}" is already approved with another key`);
+      }
+      this.registry.refresh(existing.id, this.fieldsOf(payload));
+      this.registry.touch(existing.id);
+      return reply("approved", { message: "node is approved" });
+    }
+
+    const now = this.now();
+    let request = this.requests.findByKey(payload.node_id, publicKey);
+    if (request?.status === "rejected") {
+      return reply("rejected", { request_id: request.request_id, message: request.reason ?? "join request was rejected" });
+    }
+    if (request) {
+      this.requests.refresh(request.request_id, payload, now);
+      if (request.status === "approved") {
+        // Approved earlier but the node row is gone: treat as a new pending request.
+        this.requests.decide(request.request_id, "pending", null, now);
+      }
+      request = { ...request, payload, status: "pending", updated_at: now };
+    } else {
+      request = {
+        request_id: newRequestId(),
+        node_id: payload.node_id,
+        public_key: publicKey,
+        payload,
+        status: "pending",
+        reason: null,
+        created_at: now,
+        updated_at: now,
+        decided_at: null,
+      };
+      this.requests.insert(request);
+      log.info({ request_id: request.request_id, node_id: payload.node_id, hostname: payload.hostname }, "join request pending");
+    }
+
+    const preApproved = this.options.preApproved?.some((entry) => entry.nodeId === payload.node_id && entry.publicKey === publicKey);
+    if (this.options.autoApprove || preApproved) {
+      this.approve(request.request_id, preApproved ? "pre-approved local worker" : "auto_approve");
+      return reply("approved", { request_id: request.request_id, message: "approved automatically" });
+    }
+    return reply("pending", { request_id: request.request_id, message: "waiting for an admin to approve" });
+  }
+
+  pending(): JoinRequestRecord[] {
+    return this.requests.listByStatus("pending");
+  }
+
+  /** Find a pending request by request id, or by node id when exactly one is pending for it. */
+  findPending(ref: string): JoinRequestRecord {
+    const byId = this.requests.get(ref);
+    if (byId) return byId;
+    const forNode = this.requests.forNode(ref).filter((request) => request.status === "pending");
+    if (forNode.length === 1) return forNode[0] as JoinRequestRecord;
+    if (forNode.length > 1) {
+      throw new FleetError("ambiguous_node", `node "${ref}" has ${forNode.length} pending requests; use a request id`, {
+        candidates: forNode.map((request) => request.request_id),
+      });
+    }
+    throw new FleetError("not_found", `no join request "${ref}"`);
+  }
+
+  approve(ref: string, by = "admin"): DecisionResult {
+    const request = this.findPending(ref);
+    if (request.status !== "pending") {
+      throw new FleetError("conflict", `join request ${request.request_id} is already ${request.status}`);
+    }
+    const existing = this.registry.get(request.node_id);
+    if (existing && existing.public_key !== request.public_key) {
+      throw new FleetError("conflict", `node id "${request.node_id}" is already approved with another key; remove that node first`);
+    }
+    const now = this.now();
+    const node: NodeRecord = {
+      id: request.node_id,
+      ...this.fieldsOf(request.payload),
+      public_key: request.public_key,
+      approved_at: now,
+      last_seen: request.updated_at,
+      load: null,
+      status: "offline",
+    };
+    this.registry.add(node);
+    this.registry.touch(node.id);
+    this.requests.decide(request.request_id, "approved", by, now);
+    for (const other of this.requests.forNode(request.node_id)) {
+      if (other.status === "pending" && other.request_id !== request.request_id) {
+        this.requests.decide(other.request_id, "rejected", "another key was approved for this node id", now);
+      }
+    }
+    this.options.logger.info({ request_id: request.request_id, node_id: node.id, by }, "node approved");
+    this.options.notify(node.id, "approved", "approved");
+    return { request: { ...request, status: "approved", decided_at: now }, node: this.registry.get(node.id) ?? node };
+  }
+
+  reject(ref: string, reason = "rejected by admin"): DecisionResult {
+    const request = this.findPending(ref);
+    if (request.status !== "pending") {
+      throw new FleetError("conflict", `join request ${request.request_id} is already ${request.status}`);
+    }
+    const now = this.now();
+    this.requests.decide(request.request_id, "rejected", reason, now);
+    this.options.logger.info({ request_id: request.request_id, node_id: request.node_id }, "join request rejected");
+    this.options.notify(request.node_id, "rejected", reason);
+    return { request: { ...request, status: "rejected", reason, decided_at: now } };
+  }
+
+  /** Remove an approved node: it can no longer act, and its key is rejected from now on. */
+  remove(nodeId: string): NodeRecord {
+    const node = this.registry.get(nodeId);
+    if (!node) throw new FleetError("node_not_found", `no node "${nodeId}"`);
+    const now = this.now();
+    this.registry.remove(node.id);
+    const request = this.requests.findByKey(node.id, node.public_key);
+    const reason = "node was removed by an admin";
+    if (request) {
+      this.requests.decide(request.request_id, "rejected", reason, now);
+    } else {
+      this.requests.insert({
+        request_id: newRequestId(),
+        node_id: node.id,
+        public_key: node.public_key,
+        payload: { ...this.payloadOf(node), ts: now },
+        status: "rejected",
+        reason,
+        created_at: now,
+        updated_at: now,
+        decided_at: now,
+      });
+    }
+    this.options.logger.info({ node_id: node.id }, "node removed");
+    this.options.notify(node.id, "removed", reason);
+    return node;
+  }
+
+  private fieldsOf(payload: JoinPayload) {
+    return {
+      name: payload.name,
+      hostname: payload.hostname,
+      os: payload.os,
+      arch: payload.arch,
+      ips: payload.ips,
+      labels: payload.labels,
+      capabilities: payload.capabilities,
+      version: payload.version,
+      max_concurrent_tasks: payload.max_concurrent_tasks,
+    };
+  }
+
+  private payloadOf(node: NodeRecord): Omit<JoinPayload, "ts"> {
+    return {
+      node_id: node.id,
+      name: node.name,
+      hostname: node.hostname,
+      os: node.os,
+      arch: node.arch,
+      ips: node.ips,
+      labels: node.labels,
+      capabilities: node.capabilities,
+      version: node.version,
+      max_concurrent_tasks: node.max_concurrent_tasks,
+    };
+  }
+}

@@ -1,0 +1,3 @@
+export * from "./database.js";
+export * from "./nodes.js";
+export * from "./join-requests.js";

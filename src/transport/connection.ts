@@ -1,0 +1,69 @@
+/** NATS connections with the fleet's reconnect policy: forever, with jitter, logging every change. */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+export type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
+
+export interface ConnectOptions {
+  url: string;
+  /** Connection name shown by nats-server monitoring, e.g. `ocf-worker:home-server`. */
+  name: string;
+  logger: Logger;
+  /** Keep trying when the server is not reachable yet (workers); the coordinator fails fast. */
+  waitOnFirstConnect?: boolean;
+  /** Base reconnect wait; jitter is added on top. */
+  reconnectTimeWaitMs?: number;
+  /** Called on every reconnect (re-announce yourself). */
+  onReconnect?: () => void;
+  /** Called when the connection to the server is lost. */
+  onDisconnect?: () => void;
+}
+
+export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: options.url,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: options.reconnectTimeWaitMs ?? 1000,
+    reconnectJitter: 500,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+    pingInterval: 10_000,
+    maxPingOut: 3,
+    timeout: 5000,
+  });
+  void watchStatus(nc, options);
+  return nc;
+}
+
+async function watchStatus(nc: NatsConnection, options: ConnectOptions): Promise<void> {
+  const log = options.logger;
+  try {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case "disconnect":
+          log.warn({ server: status.server }, "NATS disconnected; reconnecting");
+          options.onDisconnect?.();
+          break;
+        case "reconnect":
+          log.info({ server: status.server }, "NATS reconnected");
+          options.onReconnect?.();
+          break;
+        case "error":
+          log.warn({ err: status.error?.message }, "NATS server error");
+          break;
+        case "slowConsumer":
+          log.warn({ sub: status.sub.getSubject() }, "NATS slow consumer: messages dropped");
+          break;
+        default:
+          break;
+      }
+    }
+  } catch (error) {
+    log.debug({ err: (error as Error).message }, "NATS status watcher ended");
+  }
+}
+
+/** A short human description of the URL for messages (no credentials). */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//");
+}

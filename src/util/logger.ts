@@ -1,0 +1,54 @@
+/**
+ * Structured JSON logs (pino) to a file such as logs/coordinator.log, plus readable lines on a
+ * terminal. Secrets must never be passed to the logger; `redact` covers the usual field names.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import pino, { type Logger, type StreamEntry } from "pino";
+import pretty from "pino-pretty";
+import type { LogLevel } from "../config/schema.js";
+
+export type { Logger } from "pino";
+
+export interface LoggerOptions {
+  /** Component name, also the file name: `coordinator` → `<dir>/coordinator.log`. */
+  name: string;
+  level: LogLevel;
+  /** Folder for the log file; undefined writes no file. */
+  dir?: string | undefined;
+  /** `text` prints readable lines on stdout; `json` prints JSON lines; `none` prints nothing. */
+  console: "text" | "json" | "none";
+}
+
+export const REDACT_PATHS = ["token", "*.token", "authorization", "*.authorization", "seed", "*.seed", "headers.authorization"];
+
+export function createLogger(options: LoggerOptions): Logger {
+  const streams: StreamEntry[] = [];
+  if (options.dir !== undefined) {
+    mkdirSync(options.dir, { recursive: true });
+    streams.push({
+      level: options.level === "silent" ? "fatal" : options.level,
+      stream: pino.destination({ dest: join(options.dir, `${options.name}.log`), mkdir: true, sync: false }),
+    });
+  }
+  if (options.console === "text") {
+    streams.push({
+      level: options.level === "silent" ? "fatal" : options.level,
+      stream: pretty({ colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss", ignore: "pid,hostname", sync: true }),
+    });
+  } else if (options.console === "json") {
+    streams.push({ level: options.level === "silent" ? "fatal" : options.level, stream: pino.destination({ dest: 1, sync: true }) });
+  }
+  if (streams.length === 0 || options.level === "silent") {
+    return pino({ level: "silent" });
+  }
+  return pino(
+    { name: options.name, level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { pid: process.pid } },
+    pino.multistream(streams),
+  );
+}
+
+/** A logger that drops everything (tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

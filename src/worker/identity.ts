@@ -1,0 +1,21 @@
+/** The node's Ed25519 identity (an nkeys user key), created on first start, kept 0600 in the state dir. */
+import { join } from "node:path";
+import { createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
+import { readPrivateFile, writeFileAtomic } from "../util/files.js";
+
+export const IDENTITY_FILE = "identity.seed";
+
+export function loadOrCreateIdentity(stateDir: string): { key: KeyPair; created: boolean; path: string } {
+  const path = join(stateDir, IDENTITY_FILE);
+  const existing = readPrivateFile(path)?.trim();
+  if (existing) {
+    try {
+      return { key: fromSeed(new TextEncoder().encode(existing)), created: false, path };
+    } catch (error) {
+      throw new Error(`${path} does not hold a valid node key (${(error as Error).message}); move it away to create a new identity`, { cause: error });
+    }
+  }
+  const key = createUser();
+  writeFileAtomic(path, `${new TextDecoder().decode(key.getSeed())}\n`, 0o600);
+  return { key, created: true, path };
+}

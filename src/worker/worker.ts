@@ -1,0 +1,372 @@
+/**
+ * The worker: identity, enrollment (and waiting for approval, across restarts), heartbeats and
+ * shell execution. It never decides; it obeys the coordinator and its own limits. It refuses to
+ * run anything until it is approved, and again as soon as it is removed.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { KeyPair } from "@nats-io/nkeys";
+import type { Config } from "../config/schema.js";
+import { asErrorReply, decodeMessage, encodeMessage } from "../protocol/codec.js";
+import type { ErrorCode } from "../protocol/errors.js";
+import {
+  BroadcastRequestSchema,
+  ControlSchema,
+  ExecRequestSchema,
+  JoinReplySchema,
+  PROTOCOL_VERSION,
+  type ExecResult,
+  type Labels,
+} from "../protocol/messages.js";
+import { signJoinRequest } from "../protocol/signed-join.js";
+import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
+import { connectNats, redactUrl, type Msg, type NatsConnection, type Subscription } from "../transport/connection.js";
+import { request, RequestFailed } from "../transport/request.js";
+import { writeFileAtomic } from "../util/files.js";
+import { SOFTWARE_VERSION } from "../version.js";
+import { loadOrCreateIdentity } from "./identity.js";
+import { runShell, type ShellResult } from "./shell.js";
+import { CpuMeter, diskPercent, machineFacts, memoryPercent } from "./system-info.js";
+import { labelsMatch } from "../protocol/labels.js";
+import { startStatusServer, type StatusServer } from "./status-server.js";
+
+export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
+
+export interface WorkerOptions {
+  config: Config;
+  nodeId: string;
+  name?: string;
+  labels?: Labels;
+  stateDir: string;
+  logger: Logger;
+  /** Serve the local status endpoint on worker.port (default true). */
+  statusServer?: boolean;
+  /** Working directory for commands (default: the home folder). */
+  workdir?: string;
+}
+
+export const CAPABILITIES = ["shell.exec"];
+const STATE_FILE = "node.json";
+const JOIN_TIMEOUT_MS = 5000;
+/** Space kept free in a reply for the JSON envelope when trimming output to the server's max payload. */
+const REPLY_ENVELOPE_BYTES = 4096;
+
+interface RunningCommand {
+  id: string;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Worker {
+  private nc?: NatsConnection;
+  private key?: KeyPair;
+  private readonly subjects: Subjects;
+  private readonly subscriptions: Subscription[] = [];
+  private readonly running = new Map<string, RunningCommand>();
+  private readonly cpu = new CpuMeter();
+  private heartbeatTimer?: NodeJS.Timeout;
+  private enrollTimer?: NodeJS.Timeout;
+  private seq = 0;
+  private stopping = false;
+  private status?: StatusServer;
+  private lastLoggedState?: string;
+  state: EnrollmentState = "new";
+  requestId: string | undefined;
+  readonly labels: Labels;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.subjects = makeSubjects(options.config.communication.subject_prefix);
+    this.labels = { ...options.config.worker.labels, ...(options.labels ?? {}) };
+  }
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  get connected(): boolean {
+    return this.nc !== undefined && !this.nc.isClosed();
+  }
+
+  async start(): Promise<void> {
+    const { logger, config } = this.options;
+    const identity = loadOrCreateIdentity(this.options.stateDir);
+    this.key = identity.key;
+    if (identity.created) logger.info({ path: identity.path, public_key: identity.key.getPublicKey() }, "created node identity");
+    this.saveState();
+    if (this.options.statusServer ?? true) {
+      this.status = await startStatusServer({
+        port: config.worker.port,
+        logger,
+        report: () => ({ node_id: this.nodeId, state: this.state, nats_connected: this.connected, running_tasks: this.running.size, version: SOFTWARE_VERSION }),
+      });
+    }
+    logger.info({ node_id: this.nodeId, nats: redactUrl(config.communication.nats_url) }, "worker starting; connecting to NATS");
+    const nc = await connectNats({
+      url: config.communication.nats_url,
+      name: `ocf-worker:${this.nodeId}`,
+      logger,
+      waitOnFirstConnect: true,
+      onReconnect: () => this.scheduleEnroll(0),
+    });
+    if (this.stopping) {
+      await nc.close();
+      return;
+    }
+    this.nc = nc;
+    const sub = (subject: string, handler: (msg: Msg) => void): void => {
+      this.subscriptions.push(nc.subscribe(subject, { callback: (_err, msg) => handler(msg) }));
+    };
+    sub(this.subjects.control(this.nodeId), (msg) => this.onControl(msg));
+    sub(this.subjects.exec(this.nodeId), (msg) => void this.onExec(msg, false));
+    sub(this.subjects.broadcast("exec"), (msg) => void this.onExec(msg, true));
+    await nc.flush();
+    logger.info({ node_id: this.nodeId }, "connected to NATS");
+    this.scheduleEnroll(0);
+  }
+
+  private saveState(): void {
+    writeFileAtomic(
+      join(this.options.stateDir, STATE_FILE),
+      `${JSON.stringify({ node_id: this.nodeId, state: this.state, request_id: this.requestId ?? null, public_key: this.key?.getPublicKey() }, null, 2)}\n`,
+      0o600,
+    );
+  }
+
+  private setState(state: EnrollmentState, detail: Record<string, unknown> = {}): void {
+    const changed = state !== this.state;
+    this.state = state;
+    if (changed) this.saveState();
+    const key = `${state}:${String(detail.request_id ?? "")}`;
+    if (key === this.lastLoggedState) return;
+    this.lastLoggedState = key;
+    const log = this.options.logger;
+    const fields = { node_id: this.nodeId, ...detail };
+    if (state === "approved") log.info(fields, "approved: this node is a member of the fleet");
+    else if (state === "pending") log.info(fields, `waiting for approval: on the master run  ocf nodes approve ${String(detail.request_id ?? this.nodeId)}`);
+    else if (state === "rejected") log.error(fields, "join request rejected by the coordinator; this node will not run anything");
+    else if (state === "removed") log.error(fields, "this node was removed from the fleet; it will not run anything");
+    if (state === "approved") this.startHeartbeats();
+    else this.stopHeartbeats();
+  }
+
+  private scheduleEnroll(delayMs: number): void {
+    if (this.stopping) return;
+    if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    this.enrollTimer = setTimeout(() => void this.enroll(), delayMs);
+  }
+
+  /** Send (or re-send) the signed join request and act on the answer. */
+  private async enroll(): Promise<void> {
+    const nc = this.nc;
+    if (!nc || this.stopping || !this.key) return;
+    const { config, logger } = this.options;
+    const facts = machineFacts();
+    const join = signJoinRequest(this.key, {
+      node_id: this.nodeId,
+      name: this.options.name ?? this.nodeId,
+      ...facts,
+      labels: this.labels,
+      capabilities: CAPABILITIES,
+      version: SOFTWARE_VERSION,
+      max_concurrent_tasks: config.worker.max_concurrent_tasks,
+      ts: Date.now(),
+    });
+    const jitter = (ms: number): number => ms + Math.floor(Math.random() * ms * 0.3);
+    try {
+      const data = await request(nc, this.subjects.enroll(), encodeMessage(join), JOIN_TIMEOUT_MS);
+      const failure = asErrorReply(data);
+      if (failure) {
+        logger.error({ code: failure.error.code, err: failure.error.message }, "join request refused");
+        this.setState(this.state === "approved" ? "removed" : this.state);
+        this.scheduleEnroll(jitter(60_000));
+        return;
+      }
+      const reply = decodeMessage(data, JoinReplySchema);
+      this.requestId = reply.request_id ?? this.requestId;
+      this.setState(reply.status, { request_id: reply.request_id });
+      // Pending: ask again now and then (approval also arrives at once on the control subject).
+      // Approved: re-announce occasionally so metadata stays fresh. Rejected: ask rarely.
+      this.scheduleEnroll(jitter(reply.status === "pending" ? 10_000 : reply.status === "approved" ? 300_000 : 60_000));
+    } catch (error) {
+      const reason = error instanceof RequestFailed ? error.reason : "invalid";
+      const message = reason === "no_responders" ? "no coordinator is listening (is it running?)" : (error as Error).message;
+      logger.warn({ err: message }, "join request got no answer; retrying");
+      this.scheduleEnroll(jitter(reason === "no_responders" ? 2000 : 5000));
+    }
+  }
+
+  private onControl(msg: Msg): void {
+    try {
+      const control = decodeMessage(msg.data, ControlSchema);
+      if (control.node_id !== this.nodeId) return;
+      if (control.type === "approved") {
+        this.setState("approved");
+        this.scheduleEnroll(300_000);
+      } else if (this.state !== "new" || control.type === "rejected") {
+        this.setState(control.type === "rejected" ? "rejected" : "removed", { reason: control.message });
+        this.scheduleEnroll(60_000);
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, "invalid control message ignored");
+    }
+  }
+
+  private startHeartbeats(): void {
+    if (this.heartbeatTimer) return;
+    this.sendHeartbeat();
+    this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), this.options.config.worker.heartbeat_interval * 1000);
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  private sendHeartbeat(): void {
+    const nc = this.nc;
+    if (!nc || nc.isClosed() || this.state !== "approved") return;
+    const heartbeat = {
+      v: PROTOCOL_VERSION,
+      node_id: this.nodeId,
+      ts: Date.now(),
+      seq: this.seq++,
+      load: {
+        cpu: this.cpu.read(),
+        memory: memoryPercent(),
+        disk: diskPercent(this.options.stateDir),
+        running_tasks: this.running.size,
+        max_concurrent_tasks: this.options.config.worker.max_concurrent_tasks,
+      },
+      labels: this.labels,
+      capabilities: CAPABILITIES,
+    };
+    try {
+      nc.publish(this.subjects.heartbeat(this.nodeId), encodeMessage(heartbeat));
+    } catch (error) {
+      this.options.logger.debug({ err: (error as Error).message }, "heartbeat not sent");
+    }
+  }
+
+  private refusal(id: string, code: ErrorCode, message: string): ExecResult {
+    return { v: PROTOCOL_VERSION, id, node_id: this.nodeId, status: "error", exit_code: null, signal: null, stdout: "", stderr: "", duration_ms: 0, truncated: false, error: { code, message } };
+  }
+
+  private respond(msg: Msg, result: ExecResult): void {
+    if (!msg.reply) return;
+    const limit = Math.max(1024, (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES);
+    let body = encodeMessage(result);
+    if (body.length > limit) {
+      // Trim output so the reply fits the server's max payload; say so with `truncated`.
+      const budget = Math.floor(limit / 2.2);
+      const trim = (text: string): string => Buffer.from(text, "utf8").subarray(0, budget).toString("utf8");
+      body = encodeMessage({ ...result, stdout: trim(result.stdout), stderr: trim(result.stderr), truncated: true });
+      while (body.length > limit) {
+        const shorter = { ...result, stdout: result.stdout.slice(0, Math.floor(body.length / 4)), stderr: result.stderr.slice(0, Math.floor(body.length / 8)), truncated: true };
+        body = encodeMessage(shorter);
+      }
+    }
+    try {
+      msg.respond(body);
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, "could not send reply");
+    }
+  }
+
+  private async onExec(msg: Msg, broadcast: boolean): Promise<void> {
+    const log = this.options.logger;
+    let id = "unknown";
+    let command: string;
+    let timeoutMs: number;
+    let maxOutput: number;
+    try {
+      if (broadcast) {
+        const req = decodeMessage(msg.data, BroadcastRequestSchema);
+        if (!labelsMatch(this.labels, req.labels)) return;
+        ({ id, command, timeout_ms: timeoutMs, max_output_bytes: maxOutput } = req);
+      } else {
+        const req = decodeMessage(msg.data, ExecRequestSchema);
+        ({ id, command, timeout_ms: timeoutMs, max_output_bytes: maxOutput } = req);
+      }
+    } catch (error) {
+      log.warn({ subject: msg.subject, err: (error as Error).message }, "invalid exec request refused");
+      if (!broadcast) this.respond(msg, this.refusal(id, "bad_request", (error as Error).message));
+      return;
+    }
+    if (this.state !== "approved") {
+      if (!broadcast) this.respond(msg, this.refusal(id, "not_approved", `node is ${this.state}, not approved; it runs nothing`));
+      return;
+    }
+    if (this.stopping) {
+      this.respond(msg, this.refusal(id, "shutting_down", "worker is shutting down"));
+      return;
+    }
+    const limit = this.options.config.worker.max_concurrent_tasks;
+    if (this.running.size >= limit) {
+      this.respond(msg, this.refusal(id, "node_busy", `node is busy: ${this.running.size} of max_concurrent_tasks=${limit} running`));
+      return;
+    }
+
+    const controller = new AbortController();
+    let finished!: () => void;
+    const entry: RunningCommand = { id, controller, done: new Promise<void>((r) => (finished = r)) };
+    const key = `${id}:${this.running.size}:${Date.now()}`;
+    this.running.set(key, entry);
+    log.info({ exec_id: id, command: command.slice(0, 200), broadcast }, "exec start");
+    let result: ShellResult;
+    try {
+      result = await runShell(command, {
+        timeoutMs,
+        maxOutputBytes: Math.min(maxOutput, this.options.config.worker.max_output_bytes),
+        cwd: this.options.workdir ?? homedir(),
+        signal: controller.signal,
+      });
+    } finally {
+      this.running.delete(key);
+    }
+    const status = result.timed_out ? "timeout" : result.exit_code === 0 ? "ok" : "error";
+    const reply: ExecResult = {
+      v: PROTOCOL_VERSION,
+      id,
+      node_id: this.nodeId,
+      status: result.aborted ? "error" : status,
+      exit_code: result.exit_code,
+      signal: result.signal,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      duration_ms: result.duration_ms,
+      truncated: result.truncated,
+      ...(result.spawn_error
+        ? { error: { code: "exec_failed" as const, message: `could not start the command: ${result.spawn_error}` } }
+        : result.aborted
+          ? { error: { code: "shutting_down" as const, message: "worker shut down; the command was killed" } }
+          : result.timed_out
+            ? { error: { code: "timeout" as const, message: `command timed out after ${timeoutMs} ms; its process group was killed` } }
+            : {}),
+    };
+    this.respond(msg, reply);
+    log.info({ exec_id: id, exit_code: result.exit_code, status: reply.status, ms: result.duration_ms }, "exec done");
+    finished();
+  }
+
+  /** Stop: refuse new work, kill running commands (they are reported), then leave NATS. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    this.stopHeartbeats();
+    const running = [...this.running.values()];
+    for (const entry of running) entry.controller.abort();
+    await Promise.race([Promise.all(running.map((entry) => entry.done)), new Promise((r) => setTimeout(r, 3000))]);
+    if (this.nc && !this.nc.isClosed()) {
+      for (const sub of this.subscriptions) sub.unsubscribe();
+      await this.nc.drain().catch(() => undefined);
+    }
+    await this.status?.close();
+    this.options.logger.info({ node_id: this.nodeId, killed: running.length }, "worker stopped");
+  }
+}
