@@ -19,7 +19,8 @@ import { writeFileAtomic } from "../util/files.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { Dispatcher } from "./dispatch.js";
-import { buildHttpServer, type HealthReport } from "./http/server.js";
+import { buildHttpServer } from "./http/server.js";
+import type { HealthReport } from "../protocol/api.js";
 import { Pairing } from "./pairing.js";
 import { Registry } from "./registry.js";
 

@@ -10,6 +10,7 @@ import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { FleetError, type ErrorCode } from "../protocol/errors.js";
 import { ExecResultSchema, PROTOCOL_VERSION, type ExecResult, type Labels } from "../protocol/messages.js";
 import type { Subjects } from "../protocol/subjects.js";
+import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
 import type { NatsConnection } from "../transport/connection.js";
 import { request, RequestFailed } from "../transport/request.js";
 import type { NodeRecord } from "../storage/nodes.js";
@@ -17,29 +18,6 @@ import type { Registry } from "./registry.js";
 
 /** Extra time the coordinator waits beyond the command timeout for the worker's reply. */
 export const REPLY_GRACE_MS = 3000;
-
-export type NodeResultStatus = "ok" | "error" | "timeout" | "offline";
-
-export interface NodeExecResult {
-  node: string;
-  node_id: string;
-  status: NodeResultStatus;
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  duration_ms: number;
-  truncated: boolean;
-  error?: { code: ErrorCode; message: string };
-}
-
-export interface BroadcastOutcome {
-  id: string;
-  command: string;
-  labels: Labels;
-  results: NodeExecResult[];
-  summary: Record<NodeResultStatus, number> & { total: number; duration_ms: number };
-}
 
 export interface DispatchOptions {
   nc: () => NatsConnection | undefined;

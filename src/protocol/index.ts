@@ -4,3 +4,4 @@ export * from "./codec.js";
 export * from "./subjects.js";
 export * from "./signed-join.js";
 export * from "./labels.js";
+export * from "./api.js";

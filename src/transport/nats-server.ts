@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { freePort, portIsFree, tcpReachable } from "../util/net.js";
 
 export interface NatsServerOptions {
@@ -63,7 +63,10 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   ];
   if (monitorPort !== undefined) lines.push(`http_port: ${monitorPort}`);
   if (options.jetstream ?? true) lines.push(`jetstream { store_dir: "${join(options.dir, "jetstream")}" }`);
-  if (options.logFile) lines.push(`log_file: "${options.logFile}"`);
+  if (options.logFile) {
+    mkdirSync(dirname(options.logFile), { recursive: true });
+    lines.push(`log_file: "${options.logFile}"`);
+  }
   const configFile = join(options.dir, "nats-server.conf");
   writeFileSync(configFile, `${lines.join("\n")}\n`, { mode: 0o600 });
 

@@ -141,7 +141,7 @@ export class Worker {
     const changed = state !== this.state;
     this.state = state;
     if (changed) this.saveState();
-    const key = `${state}:${String(detail.request_id ?? "")}`;
+    const key = state;
     if (key === this.lastLoggedState) return;
     this.lastLoggedState = key;
     const log = this.options.logger;

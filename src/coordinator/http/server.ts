@@ -8,6 +8,7 @@ import { z } from "zod";
 import { describeZodError } from "../../protocol/codec.js";
 import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.js";
 import { LabelsSchema } from "../../protocol/messages.js";
+import type { HealthReport } from "../../protocol/api.js";
 import { tokensEqual } from "../admin-token.js";
 import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
@@ -17,15 +18,6 @@ import type { Logger } from "pino";
 
 export const MAX_BODY_BYTES = 256 * 1024;
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
-
-export interface HealthReport {
-  status: "ok" | "degraded";
-  version: string;
-  uptime_s: number;
-  nats: { connected: boolean };
-  db: { ok: boolean };
-  nodes: { total: number; online: number; offline: number; pending: number };
-}
 
 export interface HttpDeps {
   token: () => string;

@@ -1,10 +1,11 @@
 /** How registry records look over the HTTP API (stable field names, ISO timestamps). */
 import type { JoinRequestRecord } from "../../storage/join-requests.js";
 import type { NodeRecord } from "../../storage/nodes.js";
+import type { JoinRequestView, NodeView } from "../../protocol/api.js";
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-export function nodeView(node: NodeRecord) {
+export function nodeView(node: NodeRecord): NodeView {
   return {
     id: node.id,
     name: node.name,
@@ -28,7 +29,7 @@ export function nodeView(node: NodeRecord) {
   };
 }
 
-export function joinRequestView(request: JoinRequestRecord) {
+export function joinRequestView(request: JoinRequestRecord): JoinRequestView {
   return {
     request_id: request.request_id,
     node_id: request.node_id,
@@ -48,6 +49,3 @@ export function joinRequestView(request: JoinRequestRecord) {
     decided_at: iso(request.decided_at),
   };
 }
-
-export type NodeView = ReturnType<typeof nodeView>;
-export type JoinRequestView = ReturnType<typeof joinRequestView>;

