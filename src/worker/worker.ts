@@ -63,6 +63,8 @@ export class Worker {
   private key?: KeyPair;
   private readonly subjects: Subjects;
   private readonly subscriptions: Subscription[] = [];
+  /** Command subscriptions exist only while approved, so an unapproved node cannot even hear work. */
+  private commandSubscriptions: Subscription[] = [];
   private readonly running = new Map<string, RunningCommand>();
   private readonly cpu = new CpuMeter();
   private heartbeatTimer?: NodeJS.Timeout;
@@ -122,8 +124,6 @@ export class Worker {
       this.subscriptions.push(nc.subscribe(subject, { callback: (_err, msg) => handler(msg) }));
     };
     sub(this.subjects.control(this.nodeId), (msg) => this.onControl(msg));
-    sub(this.subjects.exec(this.nodeId), (msg) => void this.onExec(msg, false));
-    sub(this.subjects.broadcast("exec"), (msg) => void this.onExec(msg, true));
     await nc.flush();
     logger.info({ node_id: this.nodeId }, "connected to NATS");
     this.scheduleEnroll(0);
@@ -150,8 +150,27 @@ export class Worker {
     else if (state === "pending") log.info(fields, `waiting for approval: on the master run  ocf nodes approve ${String(detail.request_id ?? this.nodeId)}`);
     else if (state === "rejected") log.error(fields, "join request rejected by the coordinator; this node will not run anything");
     else if (state === "removed") log.error(fields, "this node was removed from the fleet; it will not run anything");
-    if (state === "approved") this.startHeartbeats();
-    else this.stopHeartbeats();
+    if (state === "approved") {
+      this.listenForCommands();
+      this.startHeartbeats();
+    } else {
+      this.stopListeningForCommands();
+      this.stopHeartbeats();
+    }
+  }
+
+  private listenForCommands(): void {
+    const nc = this.nc;
+    if (!nc || this.commandSubscriptions.length > 0) return;
+    this.commandSubscriptions = [
+      nc.subscribe(this.subjects.exec(this.nodeId), { callback: (_err, msg) => void this.onExec(msg, false) }),
+      nc.subscribe(this.subjects.broadcast("exec"), { callback: (_err, msg) => void this.onExec(msg, true) }),
+    ];
+  }
+
+  private stopListeningForCommands(): void {
+    for (const sub of this.commandSubscriptions) sub.unsubscribe();
+    this.commandSubscriptions = [];
   }
 
   private scheduleEnroll(delayMs: number): void {
@@ -364,6 +383,7 @@ export class Worker {
     await Promise.race([Promise.all(running.map((entry) => entry.done)), new Promise((r) => setTimeout(r, 3000))]);
     if (this.nc && !this.nc.isClosed()) {
       for (const sub of this.subscriptions) sub.unsubscribe();
+      this.stopListeningForCommands();
       await this.nc.drain().catch(() => undefined);
     }
     await this.status?.close();
