@@ -83,7 +83,8 @@ export class Dispatcher {
       this.options.logger.warn({ node_id: node.id, err: (error as Error).message }, "invalid exec reply");
       throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
     }
-    if (result.error && result.exit_code === null && result.status === "error") {
+    // A refusal (busy, not approved, could not start) never ran: no exit code and no signal.
+    if (result.error && result.status === "error" && result.exit_code === null && result.signal === null) {
       throw new FleetError(result.error.code, `node "${node.name}": ${result.error.message}`);
     }
     this.options.logger.info({ node_id: node.id, exec_id: id, exit_code: result.exit_code, status: result.status, ms: Date.now() - started }, "exec done");
