@@ -1,6 +1,6 @@
 /**
  * The configuration schema. The seed's keys (storage, coordinator, worker, communication, log)
- * with the seed's defaults, plus a few optional keys documented in docs/CONFIG.md.
+ * with the seed's defaults, plus a few optional keys documented in the README (Configuration).
  * Unknown keys are errors: a typo must never be silently ignored.
  */
 import { z } from "zod";

@@ -191,6 +191,7 @@ export class Coordinator {
         // Not a member (never approved, rejected or removed): tell it, at most every 30 s.
         const last = this.lastControl.get(heartbeat.node_id) ?? 0;
         if (Date.now() - last > CONTROL_RESEND_MS) {
+          if (this.lastControl.size > 10_000) this.lastControl.clear();
           this.lastControl.set(heartbeat.node_id, Date.now());
           this.sendControl({ v: PROTOCOL_VERSION, type: "removed", node_id: heartbeat.node_id, message: "this node is not an approved member of the fleet" });
         }

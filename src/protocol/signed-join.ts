@@ -25,7 +25,7 @@ export function verifyJoinRequest(request: JoinRequest): JoinPayload {
   if (!request.public_key.startsWith("U")) {
     throw new FleetError("bad_request", "public_key must be an nkeys user key (starting with U)");
   }
-  let valid = false;
+  let valid: boolean;
   try {
     valid = fromPublic(request.public_key).verify(encoder.encode(request.payload), Buffer.from(request.sig, "base64"));
   } catch (error) {
