@@ -32,8 +32,13 @@ ocf_ensure_node() {
   if ocf_use_runtime; then return 0; fi
   if command -v node >/dev/null 2>&1 && [ "$(ocf_node_major node)" -ge "$OCF_NODE_MIN_MAJOR" ]; then return 0; fi
   if ! command -v npm >/dev/null 2>&1; then
-    echo "Node >= $OCF_NODE_MIN_MAJOR is needed and npm is missing to fetch it: sudo apt-get install -y nodejs npm" >&2
-    return 1
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "[setup] npm is missing; installing Debian's nodejs and npm to fetch Node 24 with" >&2
+    { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >&2 || {
+      echo "could not install npm: run  sudo apt-get install -y nodejs npm" >&2
+      return 1
+    }
   fi
   local pkg
   pkg="$(ocf_runtime_pkg)" || return 1
