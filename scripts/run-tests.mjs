@@ -42,7 +42,13 @@ function collect(path) {
 }
 
 const targets = process.argv.slice(2);
-const files = (targets.length ? targets : ["test/unit", "test/integration"]).flatMap(collect);
+for (const target of targets) {
+  if (!existsSync(target)) {
+    console.error(`no such test file or folder: ${target}`);
+    process.exit(2);
+  }
+}
+const files = (targets.length ? targets : ["test/unit", "test/integration"].filter((dir) => existsSync(dir))).flatMap(collect);
 if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
