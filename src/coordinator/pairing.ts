@@ -51,8 +51,13 @@ export class Pairing {
       node_id: payload.node_id,
       ...extra,
     });
+    const preApproved = this.options.preApproved?.some((entry) => entry.nodeId === payload.node_id && entry.publicKey === publicKey) ?? false;
     const existing = this.registry.get(payload.node_id);
-    if (existing) {
+    if (existing && existing.public_key !== publicKey && preApproved) {
+      // `ocf up` vouches for this key (its own local worker got a new identity): re-bind the id.
+      log.warn({ node_id: existing.id, old_key: existing.public_key, new_key: publicKey }, "pre-approved local worker has a new key; re-binding its node id");
+      this.remove(existing.id, "replaced by a new key pre-approved by ocf up", false);
+    } else if (existing) {
       if (existing.public_key !== publicKey) {
         log.warn({ node_id: payload.node_id, presented_key: publicKey, approved_key: existing.public_key }, "join refused: node id is bound to another key");
         throw new FleetError("identity_mismatch", `node id "${payload.node_id}" is already approved with another key`);
@@ -64,13 +69,13 @@ export class Pairing {
 
     const now = this.now();
     let request = this.requests.findByKey(payload.node_id, publicKey);
-    if (request?.status === "rejected") {
+    if (request?.status === "rejected" && !preApproved) {
       return reply("rejected", { request_id: request.request_id, message: request.reason ?? "join request was rejected" });
     }
     if (request) {
       this.requests.refresh(request.request_id, payload, now);
-      if (request.status === "approved") {
-        // Approved earlier but the node row is gone: treat as a new pending request.
+      if (request.status !== "pending") {
+        // Approved earlier but the node row is gone, or rejected but now pre-approved: pending again.
         this.requests.decide(request.request_id, "pending", null, now);
       }
       request = { ...request, payload, status: "pending", updated_at: now };
@@ -90,7 +95,6 @@ export class Pairing {
       log.info({ request_id: request.request_id, node_id: payload.node_id, hostname: payload.hostname }, "join request pending");
     }
 
-    const preApproved = this.options.preApproved?.some((entry) => entry.nodeId === payload.node_id && entry.publicKey === publicKey);
     if (this.options.autoApprove || preApproved) {
       this.approve(request.request_id, preApproved ? "pre-approved local worker" : "auto_approve");
       return reply("approved", { request_id: request.request_id, message: "approved automatically" });
@@ -161,13 +165,12 @@ export class Pairing {
   }
 
   /** Remove an approved node: it can no longer act, and its key is rejected from now on. */
-  remove(nodeId: string): NodeRecord {
+  remove(nodeId: string, reason = "node was removed by an admin", notify = true): NodeRecord {
     const node = this.registry.get(nodeId);
     if (!node) throw new FleetError("node_not_found", `no node "${nodeId}"`);
     const now = this.now();
     this.registry.remove(node.id);
     const request = this.requests.findByKey(node.id, node.public_key);
-    const reason = "node was removed by an admin";
     if (request) {
       this.requests.decide(request.request_id, "rejected", reason, now);
     } else {
@@ -183,8 +186,8 @@ export class Pairing {
         decided_at: now,
       });
     }
-    this.options.logger.info({ node_id: node.id }, "node removed");
-    this.options.notify(node.id, "removed", reason);
+    this.options.logger.info({ node_id: node.id, reason }, "node removed");
+    if (notify) this.options.notify(node.id, "removed", reason);
     return node;
   }
 

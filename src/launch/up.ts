@@ -27,7 +27,9 @@ const LOCAL_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "0.0.0.0"]);
 
 function launch(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const script = process.argv[1] as string;
-  return spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], env });
+  // Own process group: Ctrl-C reaches only `ocf up`, which then stops the children in order.
+  // The IPC channel makes a child stop by itself if `ocf up` dies.
+  return spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, children: ChildProcess[], timeoutMs: number): Promise<void> {
@@ -55,7 +57,7 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<numb
     ensurePrivateDir(stateDir);
     const wanted = (await portIsFree(port)) ? port : 0;
     try {
-      nats = await startNatsServer({ dir: join(stateDir, "nats"), port: wanted, monitorPort: 8222, jetstream: true, logFile: join(loaded.resolvePath(config.log.dir), "nats-server.log") });
+      nats = await startNatsServer({ dir: join(stateDir, "nats"), port: wanted, monitorPort: 8222, jetstream: true, detached: true, logFile: join(loaded.resolvePath(config.log.dir), "nats-server.log") });
     } catch (error) {
       print(`ocf up failed: ${(error as Error).message}`);
       return 1;

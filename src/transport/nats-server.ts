@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   maxPayloadBytes?: number;
   /** Where the server's own log goes; undefined discards it. */
   logFile?: string;
+  /** Own process group, so a terminal's Ctrl-C does not reach it; the owner stops it last. */
+  detached?: boolean;
 }
 
 export interface NatsServerHandle {
@@ -70,7 +72,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const configFile = join(options.dir, "nats-server.conf");
   writeFileSync(configFile, `${lines.join("\n")}\n`, { mode: 0o600 });
 
-  const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"], detached: options.detached ?? false });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
