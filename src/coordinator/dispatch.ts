@@ -32,18 +32,8 @@ function emptyResult(node: NodeRecord, status: NodeResultStatus, error?: { code:
 }
 
 function fromWire(node: NodeRecord, result: ExecResult): NodeExecResult {
-  return {
-    node: node.name,
-    node_id: node.id,
-    status: result.status,
-    exit_code: result.exit_code,
-    signal: result.signal,
-    stdout: result.stdout,
-    stderr: result.stderr,
-    duration_ms: result.duration_ms,
-    truncated: result.truncated,
-    ...(result.error ? { error: result.error } : {}),
-  };
+  const { v: _version, id: _id, ...fields } = result;
+  return { node: node.name, ...fields, node_id: node.id };
 }
 
 export class Dispatcher {
@@ -82,6 +72,10 @@ export class Dispatcher {
     } catch (error) {
       this.options.logger.warn({ node_id: node.id, err: (error as Error).message }, "invalid exec reply");
       throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
+    }
+    if (result.node_id !== node.id || result.id !== id) {
+      this.options.logger.warn({ node_id: node.id, reply_node: result.node_id }, "exec reply does not match the request");
+      throw new FleetError("internal", `node "${node.name}" sent a reply for another request or node`);
     }
     // A refusal (busy, not approved, could not start) never ran: no exit code and no signal.
     if (result.error && result.status === "error" && result.exit_code === null && result.signal === null) {
