@@ -280,13 +280,16 @@ export class Worker {
     const limit = Math.max(1024, (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES);
     let body = encodeMessage(result);
     if (body.length > limit) {
-      // Trim output so the reply fits the server's max payload; say so with `truncated`.
+      // Trim output so the reply fits the server's max payload, and say so with `truncated`.
+      // JSON escaping can make a byte of output up to 6 bytes on the wire, so halve until it fits.
       const budget = Math.floor(limit / 2.2);
-      const trim = (text: string): string => Buffer.from(text, "utf8").subarray(0, budget).toString("utf8");
-      body = encodeMessage({ ...result, stdout: trim(result.stdout), stderr: trim(result.stderr), truncated: true });
-      while (body.length > limit) {
-        const shorter = { ...result, stdout: result.stdout.slice(0, Math.floor(body.length / 4)), stderr: result.stderr.slice(0, Math.floor(body.length / 8)), truncated: true };
-        body = encodeMessage(shorter);
+      let stdout = Buffer.from(result.stdout, "utf8").subarray(0, budget).toString("utf8");
+      let stderr = Buffer.from(result.stderr, "utf8").subarray(0, budget).toString("utf8");
+      body = encodeMessage({ ...result, stdout, stderr, truncated: true });
+      while (body.length > limit && (stdout.length > 0 || stderr.length > 0)) {
+        stdout = stdout.slice(0, Math.floor(stdout.length / 2));
+        stderr = stderr.slice(0, Math.floor(stderr.length / 2));
+        body = encodeMessage({ ...result, stdout, stderr, truncated: true });
       }
     }
     try {

@@ -108,3 +108,27 @@ describe("exec through coordinator and worker", () => {
     assert.ok(result.duration_ms < 10_000);
   });
 });
+
+describe("replies larger than the server's max_payload", () => {
+  const fleet = new TestFleet();
+  before(async () => {
+    const { startNatsServer } = await import("../../src/transport/nats-server.js");
+    // A server with a small max payload (Debian's default is 1 MB; 64 KiB makes the point faster).
+    fleet.nats = await startNatsServer({ dir: join(fleet.dir, "nats"), jetstream: false, maxPayloadBytes: 64 * 1024 });
+    await fleet.startCoordinator();
+    await fleet.addApprovedWorker("small-pipe");
+  });
+  after(() => fleet.close());
+
+  test("output is trimmed to fit and flagged, text and binary alike", async () => {
+    const text = await fleet.client.exec("small-pipe", "head -c 1048576 /dev/zero | tr '\\0' a");
+    assert.equal(text.exit_code, 0);
+    assert.equal(text.truncated, true);
+    assert.ok(text.stdout.length > 1000 && text.stdout.length < 64 * 1024, String(text.stdout.length));
+    // NUL bytes escape to 6 bytes each in JSON: the trimming must still converge.
+    const binary = await fleet.client.exec("small-pipe", "head -c 1048576 /dev/zero; head -c 300000 /dev/urandom >&2");
+    assert.equal(binary.exit_code, 0);
+    assert.equal(binary.truncated, true);
+    assert.ok(binary.stdout.length > 0 && binary.stdout.length < 64 * 1024);
+  });
+});
