@@ -122,6 +122,18 @@ describe("pairing over a real nats-server", () => {
     await impostor.stop();
   });
 
+  test("a pending worker keeps waiting across its own restarts, with the same request id", async () => {
+    await fleet.startWorker("patient");
+    const first = await waitFor("pending", async () => (await fleet.client.pending()).find((r) => r.node_id === "patient"));
+    await fleet.stopWorker("patient");
+    const again = await fleet.startWorker("patient");
+    await waitFor("pending again", () => again.state === "pending");
+    const pending = (await fleet.client.pending()).filter((r) => r.node_id === "patient");
+    assert.deepEqual(pending.map((r) => r.request_id), [first.request_id]);
+    await fleet.client.approve(first.request_id);
+    await waitFor("approved after restart", () => again.state === "approved");
+  });
+
   test("unknown request id → 404", async () => {
     await expectClientError(fleet.client.approve("ffffffff"), "not_found", 404);
     await expectClientError(fleet.client.reject("nope"), "not_found", 404);
