@@ -54,9 +54,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.OCF_TEST_CONCURRENCY ?? "2";
+// The whole run is bounded: a test that leaks a process must fail the run, never hang CI.
+const limitMinutes = Number(process.env.OCF_TEST_LIMIT_MINUTES ?? "15");
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-timeout=180000", ...files],
-  { stdio: "inherit", env: { ...process.env, OCF_LOG_CONSOLE: process.env.OCF_LOG_CONSOLE ?? "none" } },
+  { stdio: "inherit", timeout: limitMinutes * 60_000, killSignal: "SIGKILL", env: { ...process.env, OCF_LOG_CONSOLE: process.env.OCF_LOG_CONSOLE ?? "none" } },
 );
+if (result.error?.code === "ETIMEDOUT") {
+  console.error(`\ntest run stopped after ${limitMinutes} minutes (OCF_TEST_LIMIT_MINUTES): something hung`);
+  process.exit(1);
+}
 process.exit(result.status ?? 1);

@@ -63,7 +63,6 @@ export class Pairing {
         throw new FleetError("identity_mismatch", `node id "${payload.node_id}" is already approved with another key`);
       }
       this.registry.refresh(existing.id, this.fieldsOf(payload));
-      this.registry.touch(existing.id);
       return reply("approved", { message: "node is approved" });
     }
 
@@ -139,8 +138,8 @@ export class Pairing {
       load: null,
       status: "offline",
     };
+    // Status stays offline until the first heartbeat: the worker beats only once it listens for work.
     this.registry.add(node);
-    this.registry.touch(node.id);
     this.requests.decide(request.request_id, "approved", by, now);
     for (const other of this.requests.forNode(request.node_id)) {
       if (other.status === "pending" && other.request_id !== request.request_id) {

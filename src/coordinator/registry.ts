@@ -121,14 +121,6 @@ export class Registry {
     return true;
   }
 
-  /** Mark a node seen now without load figures (it just enrolled or was approved). */
-  touch(id: string): void {
-    const node = this.nodes.get(id);
-    if (!node) return;
-    node.last_seen = this.now();
-    if (node.status !== "online") this.setStatus(node, "online");
-  }
-
   /** Mark offline every online node silent for longer than the timeout. Returns those marked. */
   sweep(): NodeRecord[] {
     const at = this.now();

@@ -70,6 +70,8 @@ export class Worker {
   private heartbeatTimer?: NodeJS.Timeout;
   private enrollTimer?: NodeJS.Timeout;
   private seq = 0;
+  /** Counts control messages; a join reply older than the latest control message is stale. */
+  private controlEpoch = 0;
   private stopping = false;
   private status?: StatusServer;
   private lastLoggedState?: string;
@@ -196,8 +198,14 @@ export class Worker {
       ts: Date.now(),
     });
     const jitter = (ms: number): number => ms + Math.floor(Math.random() * ms * 0.3);
+    const epoch = this.controlEpoch;
     try {
       const data = await request(nc, this.subjects.enroll(), encodeMessage(join), JOIN_TIMEOUT_MS);
+      if (epoch !== this.controlEpoch) {
+        // A control message (e.g. "approved") arrived while we waited: it is newer than this reply.
+        this.scheduleEnroll(jitter(this.state === "approved" ? 300_000 : 10_000));
+        return;
+      }
       const failure = asErrorReply(data);
       if (failure) {
         logger.error({ code: failure.error.code, err: failure.error.message }, "join request refused");
@@ -223,6 +231,7 @@ export class Worker {
     try {
       const control = decodeMessage(msg.data, ControlSchema);
       if (control.node_id !== this.nodeId) return;
+      this.controlEpoch += 1;
       if (control.type === "approved") {
         this.setState("approved");
         this.scheduleEnroll(300_000);

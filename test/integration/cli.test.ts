@@ -118,18 +118,22 @@ describe("ocf CLI against a running fleet", () => {
     writeFileSync(config, `communication: { nats_url: "${fleet.nats.url}" }\nworker: { heartbeat_interval: 0.2, port: 0, state_dir: ${join(fleet.dir, "cli-worker")} }\nlog: { level: info, dir: ${join(fleet.dir, "cli-logs")} }\n`);
     const worker = spawnCli(["--config", config, "worker", "--node-id", "proc-worker"]);
     const exited = new Promise<number | null>((r) => worker.once("exit", (code) => r(code)));
-    const request = await waitFor("pending", async () => (await fleet.client.pending()).find((p) => p.node_id === "proc-worker"), 20_000);
-    await fleet.client.approve(request.request_id);
-    await waitFor("online", async () => (await fleet.client.node("proc-worker")).status === "online", 10_000);
-    const running = fleet.client.exec("proc-worker", "sleep 30");
-    await waitFor("command running", async () => (await fleet.client.node("proc-worker")).load.running_tasks === 1, 10_000);
-    worker.kill("SIGTERM");
-    const result = await running;
-    assert.equal(result.status, "error");
-    assert.equal(result.error?.code, "shutting_down");
-    assert.equal(await exited, 0);
-    const log = readFileSync(join(fleet.dir, "cli-logs", "worker.log"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { msg: string });
-    assert.ok(log.some((entry) => entry.msg === "worker stopped"), "worker.log records the clean stop");
+    try {
+      const request = await waitFor("pending", async () => (await fleet.client.pending()).find((p) => p.node_id === "proc-worker"), 20_000);
+      await fleet.client.approve(request.request_id);
+      await waitFor("online", async () => (await fleet.client.node("proc-worker")).status === "online", 10_000);
+      const running = fleet.client.exec("proc-worker", "sleep 30");
+      await waitFor("command running", async () => (await fleet.client.node("proc-worker")).load.running_tasks === 1, 10_000);
+      worker.kill("SIGTERM");
+      const result = await running;
+      assert.equal(result.status, "error");
+      assert.equal(result.error?.code, "shutting_down");
+      assert.equal(await exited, 0);
+      const log = readFileSync(join(fleet.dir, "cli-logs", "worker.log"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { msg: string });
+      assert.ok(log.some((entry) => entry.msg === "worker stopped"), "worker.log records the clean stop");
+    } finally {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
+    }
   });
 
   test("--help works on every verb", async () => {
