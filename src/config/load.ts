@@ -92,6 +92,9 @@ function envScalar(raw: string, key: string): unknown {
     }
     return labels;
   }
+  if (key === "worker.exec_allowlist" || key === "worker.exec_env") {
+    return raw.split(key === "worker.exec_env" ? /[\s,]+/ : /\s*;\s*/).map((s) => s.trim()).filter(Boolean);
+  }
   if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
   if (/^(true|false)$/i.test(raw)) return raw.toLowerCase() === "true";
   return raw;

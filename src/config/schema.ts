@@ -51,6 +51,14 @@ export const ConfigSchema = z.strictObject({
       /** Cap on each of stdout and stderr per command, in bytes. */
       max_output_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
       labels: z.record(z.string(), z.string()).default({}),
+      /** Local exec policy; the coordinator cannot override it. */
+      exec_policy: z.enum(["full", "allowlist", "deny"]).default("full"),
+      /** Glob patterns (`*`, `?`) a whole command must match in allowlist mode, e.g. "df *". */
+      exec_allowlist: z.array(z.string().min(1)).default([]),
+      /** Environment variables passed to commands besides the basic ones (PATH, HOME, LANG, ...). */
+      exec_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")).default([]),
+      /** Working directory of commands (default: the home folder of the worker's user). */
+      exec_workdir: z.string().min(1).default("~"),
     })
     .prefault({}),
   communication: z

@@ -38,6 +38,7 @@ export async function launchWorker(loaded: LoadedConfig, options: LaunchWorkerOp
     ...(options.name ? { name: options.name } : {}),
     labels: options.labels ?? {},
     stateDir,
+    workdir: loaded.resolvePath(loaded.config.worker.exec_workdir),
     logger,
   });
   onShutdown(() => worker.stop(), logger);

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   "unsupported_version",
   "shutting_down",
   "exec_failed",
+  "policy_denied",
   "unavailable",
   "internal",
 ] as const;
@@ -40,6 +41,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unsupported_version: 400,
   shutting_down: 503,
   exec_failed: 500,
+  policy_denied: 403,
   unavailable: 503,
   internal: 500,
 };

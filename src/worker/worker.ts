@@ -3,6 +3,7 @@
  * shell execution. It never decides; it obeys the coordinator and its own limits. It refuses to
  * run anything until it is approved, and again as soon as it is removed.
  */
+import { existsSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -29,6 +30,7 @@ import { loadOrCreateIdentity } from "./identity.js";
 import { runShell, type ShellResult } from "./shell.js";
 import { CpuMeter, diskPercent, machineFacts, memoryPercent } from "./system-info.js";
 import { labelsMatch } from "../protocol/labels.js";
+import { commandEnv, decide, type ExecPolicy } from "./policy.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 
 export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
@@ -75,6 +77,7 @@ export class Worker {
   private stopping = false;
   private status?: StatusServer;
   private lastLoggedState?: string;
+  private readonly policy: ExecPolicy;
   state: EnrollmentState = "new";
   requestId: string | undefined;
   readonly labels: Labels;
@@ -82,6 +85,8 @@ export class Worker {
   constructor(private readonly options: WorkerOptions) {
     this.subjects = makeSubjects(options.config.communication.subject_prefix);
     this.labels = { ...options.config.worker.labels, ...(options.labels ?? {}) };
+    const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env } = options.config.worker;
+    this.policy = { mode, allowlist, env };
   }
 
   get nodeId(): string {
@@ -102,6 +107,12 @@ export class Worker {
     this.key = identity.key;
     if (identity.created) logger.info({ path: identity.path, public_key: identity.key.getPublicKey() }, "created node identity");
     this.saveState();
+    const workdir = this.options.workdir ?? homedir();
+    if (!existsSync(workdir) || !statSync(workdir).isDirectory()) {
+      throw new Error(`worker.exec_workdir ${workdir} is not a folder; create it or change worker.exec_workdir`);
+    }
+    if (this.policy.mode !== "full") logger.info({ exec_policy: this.policy.mode, patterns: this.policy.allowlist.length }, "exec policy in force");
+    if (this.policy.mode === "allowlist" && this.policy.allowlist.length === 0) logger.warn("exec_policy is allowlist but worker.exec_allowlist is empty: every command will be refused");
     if (this.options.statusServer ?? true) {
       this.status = await startStatusServer({
         port: config.worker.port,
@@ -336,6 +347,12 @@ export class Worker {
       this.respond(msg, this.refusal(id, "shutting_down", "worker is shutting down"));
       return;
     }
+    const verdict = decide(this.policy, command);
+    if (!verdict.allowed) {
+      log.warn({ exec_id: id, command: command.slice(0, 200), reason: verdict.reason }, "command refused by exec policy");
+      this.respond(msg, this.refusal(id, "policy_denied", verdict.reason));
+      return;
+    }
     const limit = this.options.config.worker.max_concurrent_tasks;
     if (this.running.size >= limit) {
       this.respond(msg, this.refusal(id, "node_busy", `node is busy: ${this.running.size} of max_concurrent_tasks=${limit} running`));
@@ -354,6 +371,7 @@ export class Worker {
         timeoutMs,
         maxOutputBytes: Math.min(maxOutput, this.options.config.worker.max_output_bytes),
         cwd: this.options.workdir ?? homedir(),
+        env: commandEnv(this.policy),
         signal: controller.signal,
       });
     } finally {

@@ -132,3 +132,49 @@ describe("replies larger than the server's max_payload", () => {
     assert.ok(binary.stdout.length > 0 && binary.stdout.length < 64 * 1024);
   });
 });
+
+describe("the worker's own exec policy", () => {
+  const fleet = new TestFleet();
+  before(async () => {
+    await fleet.startNats();
+    await fleet.startCoordinator();
+    await fleet.addApprovedWorker("locked", { worker: { exec_policy: "allowlist", exec_allowlist: ["uname *", "echo ok"] } });
+    await fleet.addApprovedWorker("closed", { worker: { exec_policy: "deny" } });
+    await fleet.addApprovedWorker("open", { worker: { exec_env: ["OCF_TEST_VISIBLE"] } });
+  });
+  after(() => fleet.close());
+
+  test("allowlist: matching commands run, others are refused with 403 policy_denied", async () => {
+    assert.equal((await fleet.client.exec("locked", "uname -s")).stdout, "Linux\n");
+    for (const command of ["id", "uname -s; id", "echo ok && id", "echo $(id)"]) {
+      await assert.rejects(fleet.client.exec("locked", command), (error: Error) => {
+        assert.ok(error instanceof ClientError);
+        assert.equal(error.code, "policy_denied", command);
+        assert.equal(error.status, 403);
+        return true;
+      });
+    }
+  });
+
+  test("deny refuses everything; broadcast reports it per node", async () => {
+    await assert.rejects(fleet.client.exec("closed", "true"), (error: Error) => error instanceof ClientError && error.code === "policy_denied");
+    const outcome = await fleet.client.broadcast("echo ok");
+    const byId = Object.fromEntries(outcome.results.map((r) => [r.node_id, r]));
+    assert.equal(byId.locked?.status, "ok");
+    assert.equal(byId.open?.status, "ok");
+    assert.equal(byId.closed?.status, "error");
+    assert.equal(byId.closed?.error?.code, "policy_denied");
+  });
+
+  test("secrets in the worker's environment do not reach commands unless listed", async () => {
+    process.env.OCF_TEST_SECRET = "s3cret-value";
+    process.env.OCF_TEST_VISIBLE = "shown";
+    try {
+      const result = await fleet.client.exec("open", "echo ${OCF_TEST_SECRET:-unset} ${OCF_TEST_VISIBLE:-unset}; env | grep -c '^OCF_TOKEN=' || true");
+      assert.equal(result.stdout, "unset shown\n0\n");
+    } finally {
+      delete process.env.OCF_TEST_SECRET;
+      delete process.env.OCF_TEST_VISIBLE;
+    }
+  });
+});

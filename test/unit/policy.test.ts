@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { commandEnv, decide, type ExecPolicy } from "../../src/worker/policy.js";
+
+const allowlist = (patterns: string[]): ExecPolicy => ({ mode: "allowlist", allowlist: patterns, env: [] });
+
+test("full allows everything, deny nothing", () => {
+  assert.deepEqual(decide({ mode: "full", allowlist: [], env: [] }, "rm -rf /tmp/x; echo $HOME"), { allowed: true });
+  const denied = decide({ mode: "deny", allowlist: ["*"], env: [] }, "true");
+  assert.equal(denied.allowed, false);
+  assert.match(denied.allowed ? "" : denied.reason, /deny/);
+});
+
+test("allowlist: whole-command glob match", () => {
+  const policy = allowlist(["df *", "uptime", "docker ps*", "uname -?"]);
+  for (const ok of ["df -h", "uptime", "  uptime  ", "docker ps", "docker ps -a", "uname -a", "df  -h   /"]) assert.equal(decide(policy, ok).allowed, true, ok);
+  for (const bad of ["rm -rf /", "uptimex", "sudo uptime", "uname -ar", "docker run x"]) {
+    const verdict = decide(policy, bad);
+    assert.equal(verdict.allowed, false, bad);
+    assert.match(verdict.allowed ? "" : verdict.reason, /matches no pattern/);
+  }
+  assert.equal(decide(allowlist([]), "uptime").allowed, false);
+});
+
+test("allowlist: shell operators and substitutions cannot smuggle a second command", () => {
+  const policy = allowlist(["df *", "uname *"]);
+  for (const attack of ["uname; rm -rf /", "uname -a && reboot", "df -h | sh", "df $(rm -rf /)", "df `id`", "uname > /etc/passwd", "df -h\nreboot", "uname -a & reboot", "df ${HOME}", "df \\\nreboot"]) {
+    const verdict = decide(policy, attack);
+    assert.equal(verdict.allowed, false, attack);
+    assert.match(verdict.allowed ? "" : verdict.reason, /shell operators/);
+  }
+});
+
+test("pattern text is literal apart from * and ?", () => {
+  const policy = allowlist(["cat /var/log/app.log"]);
+  assert.equal(decide(policy, "cat /var/log/app.log").allowed, true);
+  assert.equal(decide(policy, "cat /var/log/appXlog").allowed, false);
+});
+
+test("commands get a scrubbed environment: basics, LC_*, and listed names only", () => {
+  const source = { PATH: "/usr/bin", HOME: "/home/w", LANG: "C.UTF-8", LC_ALL: "C", AWS_SECRET_ACCESS_KEY: "s3cret", OCF_TOKEN: "ocf_x", VISIBLE: "yes" };
+  const env = commandEnv({ mode: "full", allowlist: [], env: ["VISIBLE"] }, source);
+  assert.deepEqual(env, { PATH: "/usr/bin", HOME: "/home/w", LANG: "C.UTF-8", LC_ALL: "C", VISIBLE: "yes" });
+});
