@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { SOFTWARE_VERSION } from "../version.js";
 import { CliError, EXIT } from "./errors.js";
+import { register as registerAudit } from "./commands/audit.js";
 import { register as registerAutoApprove } from "./commands/auto-approve.js";
 import { register as registerBroadcast } from "./commands/broadcast.js";
 import { register as registerExec } from "./commands/exec.js";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerExec(program);
   registerBroadcast(program);
   registerAutoApprove(program);
+  registerAudit(program);
   return program;
 }
 

@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -110,6 +110,13 @@ export class FleetClient {
       }
       return value;
     });
+  }
+
+  async audit(filters: { node?: string; action?: string; actor?: string; since?: string; until?: string; before?: number; limit?: number } = {}): Promise<AuditView[]> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(filters)) if (value !== undefined && value !== "") params.set(key, String(value));
+    const query = params.size ? `?${params.toString()}` : "";
+    return (await this.call<{ entries: AuditView[] }>("GET", `/api/v1/audit${query}`)).entries;
   }
 
   broadcast(command: string, labels: Labels = {}, timeoutMs?: number): Promise<BroadcastOutcome> {

@@ -23,6 +23,9 @@ import { buildHttpServer } from "./http/server.js";
 import type { HealthReport } from "../protocol/api.js";
 import { Pairing } from "./pairing.js";
 import { Registry } from "./registry.js";
+import { Auditor } from "./audit.js";
+import { AuditRepository } from "../storage/audit.js";
+import { createLogger } from "../util/logger.js";
 
 export interface CoordinatorOptions {
   config: Config;
@@ -32,6 +35,8 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** Keys approved on arrival (the local worker of `ocf up`). */
   preApproved?: ReadonlyArray<{ nodeId: string; publicKey: string }>;
+  /** Folder for logs/audit.log; undefined writes the audit trail to SQLite only. */
+  auditLogDir?: string | undefined;
   /** Print the admin token once, when it is first created. */
   onTokenCreated?: (token: string, path: string) => void;
 }
@@ -85,11 +90,15 @@ export class Coordinator {
       },
     });
     this.registry = registry;
+    const auditRepo = new AuditRepository(this.db);
+    const auditFile = createLogger({ name: "audit", level: "info", dir: this.options.auditLogDir, console: "none", sync: true });
+    const auditor = new Auditor(auditRepo, auditFile, logger);
     this.pairing = new Pairing(registry, new JoinRequestRepository(this.db), {
       autoApprove: config.coordinator.auto_approve,
       preApproved: this.options.preApproved ?? [],
       notify: (nodeId, type, message) => this.sendControl({ v: PROTOCOL_VERSION, type, node_id: nodeId, message }),
       logger,
+      audit: (entry) => auditor.record(entry),
     });
     const dispatcher = new Dispatcher({
       nc: () => (this.natsConnected ? this.nc : undefined),
@@ -107,6 +116,8 @@ export class Coordinator {
       health: () => this.health(),
       defaultTimeoutMs: config.coordinator.exec_timeout * 1000,
       logger,
+      auditor,
+      audit: auditRepo,
     });
     try {
       await this.http.listen({ host: config.coordinator.host, port: config.coordinator.port });

@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import type { JoinRequestRecord, JoinRequestRepository } from "../storage/join-requests.js";
 import type { NodeRecord } from "../storage/nodes.js";
 import type { Registry } from "./registry.js";
+import type { AuditInput } from "./audit.js";
 
 export interface PairingOptions {
   autoApprove: boolean;
@@ -20,6 +21,8 @@ export interface PairingOptions {
   /** Tell a node about a decision (approved / rejected / removed). */
   notify: (nodeId: string, type: "approved" | "rejected" | "removed", message: string) => void;
   logger: Logger;
+  /** Record pairing decisions in the audit trail. */
+  audit?: (entry: AuditInput) => void;
 }
 
 export interface DecisionResult {
@@ -56,10 +59,11 @@ export class Pairing {
     if (existing && existing.public_key !== publicKey && preApproved) {
       // `ocf up` vouches for this key (its own local worker got a new identity): re-bind the id.
       log.warn({ node_id: existing.id, old_key: existing.public_key, new_key: publicKey }, "pre-approved local worker has a new key; re-binding its node id");
-      this.remove(existing.id, "replaced by a new key pre-approved by ocf up", false);
+      this.remove(existing.id, "replaced by a new key pre-approved by ocf up", false, "ocf-up");
     } else if (existing) {
       if (existing.public_key !== publicKey) {
         log.warn({ node_id: payload.node_id, presented_key: publicKey, approved_key: existing.public_key }, "join refused: node id is bound to another key");
+        this.options.audit?.({ actor: "unknown", action: "pairing.refused", node_id: payload.node_id, status: "identity_mismatch", detail: { presented_key: publicKey, hostname: payload.hostname } });
         throw new FleetError("identity_mismatch", `node id "${payload.node_id}" is already approved with another key`);
       }
       this.registry.refresh(existing.id, this.fieldsOf(payload));
@@ -92,10 +96,11 @@ export class Pairing {
       };
       this.requests.insert(request);
       log.info({ request_id: request.request_id, node_id: payload.node_id, hostname: payload.hostname }, "join request pending");
+      this.options.audit?.({ actor: "unknown", action: "pairing.pending", node_id: payload.node_id, status: "pending", detail: { request_id: request.request_id, hostname: payload.hostname, public_key: publicKey } });
     }
 
     if (this.options.autoApprove || preApproved) {
-      this.approve(request.request_id, preApproved ? "pre-approved local worker" : "auto_approve");
+      this.approve(request.request_id, preApproved ? "ocf-up" : "auto_approve");
       return reply("approved", { request_id: request.request_id, message: "approved automatically" });
     }
     return reply("pending", { request_id: request.request_id, message: "waiting for an admin to approve" });
@@ -147,11 +152,12 @@ export class Pairing {
       }
     }
     this.options.logger.info({ request_id: request.request_id, node_id: node.id, by }, "node approved");
+    this.options.audit?.({ actor: by, action: "pairing.approve", node_id: node.id, status: "approved", detail: { request_id: request.request_id } });
     this.options.notify(node.id, "approved", "approved");
     return { request: { ...request, status: "approved", decided_at: now }, node: this.registry.get(node.id) ?? node };
   }
 
-  reject(ref: string, reason = "rejected by admin"): DecisionResult {
+  reject(ref: string, reason = "rejected by admin", by = "admin"): DecisionResult {
     const request = this.findPending(ref);
     if (request.status !== "pending") {
       throw new FleetError("conflict", `join request ${request.request_id} is already ${request.status}`);
@@ -159,12 +165,13 @@ export class Pairing {
     const now = this.now();
     this.requests.decide(request.request_id, "rejected", reason, now);
     this.options.logger.info({ request_id: request.request_id, node_id: request.node_id }, "join request rejected");
+    this.options.audit?.({ actor: by, action: "pairing.reject", node_id: request.node_id, status: "rejected", detail: { request_id: request.request_id, reason } });
     this.options.notify(request.node_id, "rejected", reason);
     return { request: { ...request, status: "rejected", reason, decided_at: now } };
   }
 
   /** Remove an approved node: it can no longer act, and its key is rejected from now on. */
-  remove(nodeId: string, reason = "node was removed by an admin", notify = true): NodeRecord {
+  remove(nodeId: string, reason = "node was removed by an admin", notify = true, by = "admin"): NodeRecord {
     const node = this.registry.get(nodeId);
     if (!node) throw new FleetError("node_not_found", `no node "${nodeId}"`);
     const now = this.now();
@@ -186,6 +193,7 @@ export class Pairing {
       });
     }
     this.options.logger.info({ node_id: node.id, reason }, "node removed");
+    this.options.audit?.({ actor: by, action: "node.remove", node_id: node.id, status: "removed", detail: { reason } });
     if (notify) this.options.notify(node.id, "removed", reason);
     return node;
   }

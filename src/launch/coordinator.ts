@@ -15,6 +15,7 @@ export async function launchCoordinator(loaded: LoadedConfig, options: LaunchCoo
     dbPath: loaded.resolvePath(config.storage.path),
     stateDir: loaded.resolvePath(config.coordinator.state_dir),
     logger,
+    auditLogDir: loaded.resolvePath(config.log.dir),
     preApproved: options.preApproved ?? [],
     onTokenCreated: (token, path) => {
       // Printed once, on the terminal only (never into the log file).

@@ -72,3 +72,16 @@ export interface HealthReport {
 export interface ApiErrorBody {
   error: { code: ErrorCode; message: string; candidates?: unknown };
 }
+
+export interface AuditView {
+  id: number;
+  ts: string;
+  actor: string;
+  action: string;
+  node_id: string | null;
+  command: string | null;
+  status: string | null;
+  exit_code: number | null;
+  duration_ms: number | null;
+  detail: Record<string, unknown> | null;
+}

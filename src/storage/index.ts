@@ -1,3 +1,4 @@
 export * from "./database.js";
 export * from "./nodes.js";
 export * from "./join-requests.js";
+export * from "./audit.js";

@@ -33,4 +33,21 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX join_requests_status ON join_requests(status);
   `,
+  `
+  CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    node_id     TEXT,
+    command     TEXT,
+    status      TEXT,
+    exit_code   INTEGER,
+    duration_ms REAL,
+    detail      TEXT
+  );
+  CREATE INDEX audit_ts ON audit(ts);
+  CREATE INDEX audit_node ON audit(node_id, ts);
+  CREATE INDEX audit_action ON audit(action, ts);
+  `,
 ];

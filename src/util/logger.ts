@@ -18,6 +18,8 @@ export interface LoggerOptions {
   dir?: string | undefined;
   /** `text` prints readable lines on stdout; `json` prints JSON lines; `none` prints nothing. */
   console: "text" | "json" | "none";
+  /** Write the file synchronously (the audit trail must not lose lines in a crash). */
+  sync?: boolean;
 }
 
 export const REDACT_PATHS = ["token", "*.token", "authorization", "*.authorization", "seed", "*.seed", "headers.authorization"];
@@ -28,7 +30,7 @@ export function createLogger(options: LoggerOptions): Logger {
     mkdirSync(options.dir, { recursive: true });
     streams.push({
       level: options.level === "silent" ? "fatal" : options.level,
-      stream: pino.destination({ dest: join(options.dir, `${options.name}.log`), mkdir: true, sync: false }),
+      stream: pino.destination({ dest: join(options.dir, `${options.name}.log`), mkdir: true, sync: options.sync ?? false }),
     });
   }
   if (options.console === "text") {

@@ -89,6 +89,7 @@ export class TestFleet {
       dbPath: config.storage.path,
       stateDir: config.coordinator.state_dir,
       logger: silentLogger(),
+      auditLogDir: config.log.dir,
       preApproved,
       onTokenCreated: (token) => {
         this.token = token;

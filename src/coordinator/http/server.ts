@@ -14,6 +14,8 @@ import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
 import type { Registry } from "../registry.js";
 import { joinRequestView, nodeView } from "./views.js";
+import type { Auditor } from "../audit.js";
+import type { AuditRepository } from "../../storage/audit.js";
 import type { Logger } from "pino";
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -27,7 +29,38 @@ export interface HttpDeps {
   health: () => HealthReport;
   defaultTimeoutMs: number;
   logger: Logger;
+  auditor: Auditor;
+  audit: AuditRepository;
 }
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Who is calling: `admin` for the admin token. */
+    actor: string;
+  }
+}
+
+/** `since`/`until`: an ISO time, or a duration back from now such as 90s, 15m, 2h, 7d. */
+function parseTime(value: string, name: string): number {
+  const duration = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (duration) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as "s" | "m" | "h" | "d"];
+    return Date.now() - Number(duration[1]) * unit;
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new FleetError("bad_request", `${name} must be an ISO time or a duration like 15m, 2h, 7d`);
+  return ms;
+}
+
+const AuditQuery = z.strictObject({
+  node: z.string().max(128).optional(),
+  action: z.string().max(64).optional(),
+  actor: z.string().max(128).optional(),
+  since: z.string().max(64).optional(),
+  until: z.string().max(64).optional(),
+  before: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 const ExecBody = z.strictObject({
   node: z.string().min(1).max(128),
@@ -62,17 +95,22 @@ function bearer(request: FastifyRequest): string | undefined {
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true });
+  app.decorateRequest("actor", "unknown");
 
   app.addHook("onRequest", async (request, reply) => {
     if (request.url === "/health" || request.url.startsWith("/health?")) return;
     const presented = bearer(request);
+    const path = request.url.split("?")[0];
     if (presented === undefined) {
+      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
       return sendError(reply, "unauthorized", "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)");
     }
     if (!tokensEqual(presented, deps.token())) {
-      deps.logger.warn({ ip: request.ip, url: request.url }, "rejected request with a wrong token");
+      deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
+      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
       return sendError(reply, "unauthorized", "invalid token");
     }
+    request.actor = "admin";
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -110,7 +148,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.delete<{ Params: { id: string } }>("/api/v1/nodes/:id", async (request) => {
     const node = deps.registry.resolve(request.params.id);
-    deps.pairing.remove(node.id);
+    deps.pairing.remove(node.id, "node was removed by an admin", true, request.actor);
     return { removed: nodeView(node) };
   });
 
@@ -120,28 +158,67 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/approve", async (request) => {
-    const result = deps.pairing.approve(request.params.requestId);
+    const result = deps.pairing.approve(request.params.requestId, request.actor);
     return { request: joinRequestView(result.request), node: result.node ? nodeView(result.node) : null };
   });
 
   app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/reject", async (request) => {
     const body = parseBody(RejectBody, request.body ?? undefined);
-    const result = deps.pairing.reject(request.params.requestId, body?.reason ?? "rejected by admin");
+    const result = deps.pairing.reject(request.params.requestId, body?.reason ?? "rejected by admin", request.actor);
     return { request: joinRequestView(result.request) };
   });
 
   app.post("/api/v1/exec", async (request, reply) => {
     const body = parseBody(ExecBody, request.body);
-    const result = await deps.dispatcher.exec(body.node, body.command, body.timeout_ms ?? deps.defaultTimeoutMs);
+    const timeoutMs = body.timeout_ms ?? deps.defaultTimeoutMs;
+    const started = Date.now();
+    let result;
+    try {
+      result = await deps.dispatcher.exec(body.node, body.command, timeoutMs);
+    } catch (error) {
+      const code = error instanceof FleetError ? error.code : "internal";
+      deps.auditor.record({ actor: request.actor, action: "exec", node_id: body.node, command: body.command, status: code, duration_ms: Date.now() - started, detail: { ip: request.ip } });
+      throw error;
+    }
+    deps.auditor.record({ actor: request.actor, action: "exec", node_id: result.node_id, command: body.command, status: result.status, exit_code: result.exit_code, duration_ms: result.duration_ms, detail: { ip: request.ip } });
     if (result.status === "timeout") {
-      return reply.code(504).send({ ...result, error: { code: "timeout", message: `command timed out after ${body.timeout_ms ?? deps.defaultTimeoutMs} ms and was killed` } });
+      return reply.code(504).send({ ...result, error: { code: "timeout", message: `command timed out after ${timeoutMs} ms and was killed` } });
     }
     return result;
   });
 
   app.post("/api/v1/broadcast", async (request) => {
     const body = parseBody(BroadcastBody, request.body);
-    return deps.dispatcher.broadcast(body.command, body.labels ?? {}, body.timeout_ms ?? deps.defaultTimeoutMs);
+    const outcome = await deps.dispatcher.broadcast(body.command, body.labels ?? {}, body.timeout_ms ?? deps.defaultTimeoutMs);
+    deps.auditor.recordMany(
+      outcome.results.map((result) => ({
+        actor: request.actor,
+        action: "broadcast",
+        node_id: result.node_id,
+        command: body.command,
+        status: result.error?.code === "policy_denied" ? "policy_denied" : result.status,
+        exit_code: result.exit_code,
+        duration_ms: result.duration_ms,
+        detail: { broadcast_id: outcome.id, ip: request.ip },
+      })),
+    );
+    return outcome;
+  });
+
+  app.get("/api/v1/audit", async (request) => {
+    const query = parseBody(AuditQuery, request.query);
+    const entries = deps.audit
+      .query({
+        node: query.node,
+        action: query.action,
+        actor: query.actor,
+        since: query.since ? parseTime(query.since, "since") : undefined,
+        until: query.until ? parseTime(query.until, "until") : undefined,
+        before: query.before,
+        limit: query.limit,
+      })
+      .map((entry) => ({ ...entry, ts: new Date(entry.ts).toISOString(), node_id: entry.node_id ?? null, command: entry.command ?? null, status: entry.status ?? null, exit_code: entry.exit_code ?? null, duration_ms: entry.duration_ms ?? null, detail: entry.detail ?? null }));
+    return { entries, count: entries.length };
   });
 
   return app;
