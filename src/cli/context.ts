@@ -61,6 +61,8 @@ export function fromClientError(error: unknown): never {
         const list = Array.isArray(candidates) ? candidates.map((c) => (typeof c === "object" && c && "id" in c ? String((c as { id: unknown }).id) : String(c))).join(", ") : "";
         throw new CliError(`${error.message}${list ? `: ${list}` : ""}`, EXIT.usage);
       }
+      case "forbidden":
+        throw new CliError(error.message, EXIT.unauthorized);
       case "node_offline":
         throw new CliError(error.message, EXIT.offline);
       case "timeout":

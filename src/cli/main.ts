@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { SOFTWARE_VERSION } from "../version.js";
 import { CliError, EXIT } from "./errors.js";
 import { register as registerAudit } from "./commands/audit.js";
+import { register as registerToken } from "./commands/token.js";
 import { register as registerAutoApprove } from "./commands/auto-approve.js";
 import { register as registerBroadcast } from "./commands/broadcast.js";
 import { register as registerExec } from "./commands/exec.js";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerBroadcast(program);
   registerAutoApprove(program);
   registerAudit(program);
+  registerToken(program);
   return program;
 }
 

@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, AuditView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -117,6 +117,18 @@ export class FleetClient {
     for (const [key, value] of Object.entries(filters)) if (value !== undefined && value !== "") params.set(key, String(value));
     const query = params.size ? `?${params.toString()}` : "";
     return (await this.call<{ entries: AuditView[] }>("GET", `/api/v1/audit${query}`)).entries;
+  }
+
+  createToken(name: string, scope: TokenView["scope"]): Promise<TokenView & { token: string }> {
+    return this.call("POST", "/api/v1/tokens", { name, scope });
+  }
+
+  async tokens(): Promise<TokenView[]> {
+    return (await this.call<{ tokens: TokenView[] }>("GET", "/api/v1/tokens")).tokens;
+  }
+
+  async revokeToken(ref: string): Promise<TokenView> {
+    return (await this.call<{ revoked: TokenView }>("DELETE", `/api/v1/tokens/${encodeURIComponent(ref)}`)).revoked;
   }
 
   broadcast(command: string, labels: Labels = {}, timeoutMs?: number): Promise<BroadcastOutcome> {

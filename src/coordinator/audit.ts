@@ -49,6 +49,12 @@ export class Auditor {
     window.count += 1;
     const suppressed = window.suppressed;
     window.suppressed = 0;
-    this.record({ actor: "unknown", action: "auth.denied", status: "unauthorized", detail: suppressed ? { ...detail, suppressed_before: suppressed } : detail });
+    const { actor, ...rest } = detail;
+    this.record({
+      actor: typeof actor === "string" ? actor : "unknown",
+      action: "auth.denied",
+      status: typeof actor === "string" ? "forbidden" : "unauthorized",
+      detail: suppressed ? { ...rest, suppressed_before: suppressed } : rest,
+    });
   }
 }

@@ -24,6 +24,8 @@ import type { HealthReport } from "../protocol/api.js";
 import { Pairing } from "./pairing.js";
 import { Registry } from "./registry.js";
 import { Auditor } from "./audit.js";
+import { TokenService } from "./tokens.js";
+import { TokenRepository } from "../storage/tokens.js";
 import { AuditRepository } from "../storage/audit.js";
 import { createLogger } from "../util/logger.js";
 
@@ -109,7 +111,7 @@ export class Coordinator {
     });
 
     this.http = buildHttpServer({
-      token: () => this.token,
+      tokens: new TokenService(new TokenRepository(this.db), () => this.token),
       registry,
       pairing: this.pairing,
       dispatcher,

@@ -85,3 +85,13 @@ export interface AuditView {
   duration_ms: number | null;
   detail: Record<string, unknown> | null;
 }
+
+export interface TokenView {
+  id: string;
+  name: string;
+  scope: "read" | "exec" | "admin";
+  created_at: string;
+  created_by: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}

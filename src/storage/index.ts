@@ -2,3 +2,4 @@ export * from "./database.js";
 export * from "./nodes.js";
 export * from "./join-requests.js";
 export * from "./audit.js";
+export * from "./tokens.js";

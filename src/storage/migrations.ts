@@ -50,4 +50,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_node ON audit(node_id, ts);
   CREATE INDEX audit_action ON audit(action, ts);
   `,
+  `
+  CREATE TABLE tokens (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    scope        TEXT NOT NULL CHECK (scope IN ('read', 'exec', 'admin')),
+    hash         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    created_by   TEXT NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+  );
+  `,
 ];

@@ -9,7 +9,9 @@ import { describeZodError } from "../../protocol/codec.js";
 import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.js";
 import { LabelsSchema } from "../../protocol/messages.js";
 import type { HealthReport } from "../../protocol/api.js";
-import { tokensEqual } from "../admin-token.js";
+import { requiredScope, scopeAllows, type TokenService } from "../tokens.js";
+import { TOKEN_SCOPES, type TokenRecord } from "../../storage/tokens.js";
+import type { TokenView } from "../../protocol/api.js";
 import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
 import type { Registry } from "../registry.js";
@@ -22,7 +24,7 @@ export const MAX_BODY_BYTES = 256 * 1024;
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 
 export interface HttpDeps {
-  token: () => string;
+  tokens: TokenService;
   registry: Registry;
   pairing: Pairing;
   dispatcher: Dispatcher;
@@ -74,6 +76,16 @@ const BroadcastBody = z.strictObject({
   timeout_ms: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
 });
 
+const TokenBody = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "name must be 1-64 of [A-Za-z0-9_.-], starting with a letter or digit"),
+  scope: z.enum(TOKEN_SCOPES),
+});
+
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+function tokenView(record: TokenRecord): TokenView {
+  return { id: record.id, name: record.name, scope: record.scope, created_at: new Date(record.created_at).toISOString(), created_by: record.created_by, last_used_at: isoOrNull(record.last_used_at), revoked_at: isoOrNull(record.revoked_at) };
+}
+
 const RejectBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
 
 function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
@@ -105,12 +117,18 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
       return sendError(reply, "unauthorized", "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)");
     }
-    if (!tokensEqual(presented, deps.token())) {
+    const caller = deps.tokens.authenticate(presented);
+    if (!caller) {
       deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
       deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
-      return sendError(reply, "unauthorized", "invalid token");
+      return sendError(reply, "unauthorized", "invalid or revoked token");
     }
-    request.actor = "admin";
+    const need = requiredScope(request.method, path ?? "");
+    if (!scopeAllows(caller.scope, need)) {
+      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${caller.scope} < ${need}`, actor: caller.actor });
+      return sendError(reply, "forbidden", `${caller.actor} has scope "${caller.scope}"; ${request.method} ${path} needs "${need}"`);
+    }
+    request.actor = caller.actor;
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -203,6 +221,24 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       })),
     );
     return outcome;
+  });
+
+  app.post("/api/v1/tokens", async (request, reply) => {
+    const body = parseBody(TokenBody, request.body);
+    const { token, record } = deps.tokens.create(body.name, body.scope, request.actor);
+    deps.auditor.record({ actor: request.actor, action: "token.create", status: "ok", detail: { token_id: record.id, name: record.name, scope: record.scope } });
+    return reply.code(201).send({ token, ...tokenView(record) });
+  });
+
+  app.get("/api/v1/tokens", async () => {
+    const tokens = deps.tokens.list().map(tokenView);
+    return { tokens, count: tokens.length };
+  });
+
+  app.delete<{ Params: { id: string } }>("/api/v1/tokens/:id", async (request) => {
+    const record = deps.tokens.revoke(request.params.id);
+    deps.auditor.record({ actor: request.actor, action: "token.revoke", status: "ok", detail: { token_id: record.id, name: record.name } });
+    return { revoked: tokenView(record) };
   });
 
   app.get("/api/v1/audit", async (request) => {
