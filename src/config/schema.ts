@@ -38,6 +38,9 @@ export const ConfigSchema = z.strictObject({
       state_dir: z.string().min(1).default("~/.openclaw-federation/coordinator"),
       /** Default timeout of exec and broadcast when a request gives none. */
       exec_timeout: seconds.default(60),
+      /** Serve the HTTP API over TLS with this certificate (PEM) and key (PEM, mode 0600); both or neither. */
+      tls_cert: z.string().min(1).optional(),
+      tls_key: z.string().min(1).optional(),
     })
     .prefault({}),
   worker: z

@@ -15,7 +15,8 @@ import { databaseOk, openDatabase, type SqliteDatabase } from "../storage/databa
 import { JoinRequestRepository } from "../storage/join-requests.js";
 import { NodeRepository } from "../storage/nodes.js";
 import { connectNats, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
-import { writeFileAtomic } from "../util/files.js";
+import { readPrivateFile, writeFileAtomic } from "../util/files.js";
+import { readFileSync } from "node:fs";
 import { SOFTWARE_VERSION } from "../version.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { Dispatcher } from "./dispatch.js";
@@ -37,6 +38,8 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** Keys approved on arrival (the local worker of `ocf up`). */
   preApproved?: ReadonlyArray<{ nodeId: string; publicKey: string }>;
+  /** Resolved paths of the TLS certificate and key (both or neither). */
+  tls?: { certPath: string; keyPath: string } | undefined;
   /** Folder for logs/audit.log; undefined writes the audit trail to SQLite only. */
   auditLogDir?: string | undefined;
   /** Print the admin token once, when it is first created. */
@@ -102,6 +105,7 @@ export class Coordinator {
       logger,
       audit: (entry) => auditor.record(entry),
     });
+    const tls = this.loadTls();
     const dispatcher = new Dispatcher({
       nc: () => (this.natsConnected ? this.nc : undefined),
       subjects: this.subjects,
@@ -120,6 +124,7 @@ export class Coordinator {
       logger,
       auditor,
       audit: auditRepo,
+      tls,
     });
     try {
       await this.http.listen({ host: config.coordinator.host, port: config.coordinator.port });
@@ -134,7 +139,7 @@ export class Coordinator {
     const address = this.http.server.address();
     const port = typeof address === "object" && address ? address.port : config.coordinator.port;
     const host = ["0.0.0.0", "::", ""].includes(config.coordinator.host) ? "127.0.0.1" : config.coordinator.host;
-    this.url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    this.url = `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
     const runtime: RuntimeInfo = { url: this.url, pid: process.pid, started_at: new Date(this.startedAt).toISOString(), version: SOFTWARE_VERSION };
     writeFileAtomic(join(this.options.stateDir, RUNTIME_FILE), `${JSON.stringify(runtime, null, 2)}\n`, 0o600);
     logger.info({ url: this.url, db: this.options.dbPath }, "coordinator HTTP API listening");
@@ -143,6 +148,22 @@ export class Coordinator {
     this.timers.push(setInterval(() => this.flush(), FLUSH_INTERVAL_MS));
     this.connecting = this.connect();
     await Promise.race([this.connecting, new Promise((r) => setTimeout(r, 3000))]);
+  }
+
+  /** Read the TLS certificate and key; the key must be private (0600). */
+  private loadTls(): { cert: string; key: string } | undefined {
+    const paths = this.options.tls;
+    if (!paths) return undefined;
+    try {
+      const cert = readFileSync(paths.certPath, "utf8");
+      const key = readPrivateFile(paths.keyPath);
+      if (key === undefined) throw new Error(`${paths.keyPath} does not exist`);
+      if (!cert.includes("BEGIN CERTIFICATE")) throw new Error(`${paths.certPath} is not a PEM certificate`);
+      return { cert, key };
+    } catch (error) {
+      this.db?.close();
+      throw new Error(`TLS for the HTTP API: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   /** Resolves once NATS is connected (tests and `ocf up` wait on it). */

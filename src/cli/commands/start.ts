@@ -1,5 +1,6 @@
 /** The start verbs: `coordinator`, `worker`, `up`. They only launch; src/launch wires things. */
 import type { Command } from "commander";
+import { ConfigError } from "../../config/load.js";
 import { launchCoordinator } from "../../launch/coordinator.js";
 import { up } from "../../launch/up.js";
 import { launchWorker } from "../../launch/worker.js";
@@ -34,7 +35,7 @@ export function register(program: Command): void {
       try {
         await launchCoordinator(loaded, { preApproved: options.approveKey });
       } catch (error) {
-        throw new CliError(`coordinator failed to start: ${(error as Error).message}`);
+        throw new CliError(`coordinator failed to start: ${(error as Error).message}`, error instanceof ConfigError ? EXIT.usage : EXIT.failure);
       }
       await new Promise(() => undefined);
     });

@@ -33,6 +33,8 @@ export interface HttpDeps {
   logger: Logger;
   auditor: Auditor;
   audit: AuditRepository;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string } | undefined;
 }
 
 declare module "fastify" {
@@ -106,7 +108,9 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true });
+  const options = { logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true };
+  // The HTTPS instance has the same routes and hooks; only its server type differs.
+  const app = (deps.tls ? Fastify({ ...options, https: { cert: deps.tls.cert, key: deps.tls.key } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("actor", "unknown");
 
   app.addHook("onRequest", async (request, reply) => {
