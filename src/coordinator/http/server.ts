@@ -10,12 +10,11 @@ import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.j
 import { LabelsSchema } from "../../protocol/messages.js";
 import type { HealthReport } from "../../protocol/api.js";
 import { requiredScope, scopeAllows, type TokenService } from "../tokens.js";
-import { TOKEN_SCOPES, type TokenRecord } from "../../storage/tokens.js";
-import type { TokenView } from "../../protocol/api.js";
+import { TOKEN_SCOPES } from "../../storage/tokens.js";
 import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
 import type { Registry } from "../registry.js";
-import { joinRequestView, nodeView } from "./views.js";
+import { joinRequestView, nodeView, tokenView } from "./views.js";
 import type { Auditor } from "../audit.js";
 import type { AuditRepository } from "../../storage/audit.js";
 import type { Logger } from "pino";
@@ -82,11 +81,6 @@ const TokenBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "name must be 1-64 of [A-Za-z0-9_.-], starting with a letter or digit"),
   scope: z.enum(TOKEN_SCOPES),
 });
-
-const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-function tokenView(record: TokenRecord): TokenView {
-  return { id: record.id, name: record.name, scope: record.scope, created_at: new Date(record.created_at).toISOString(), created_by: record.created_by, last_used_at: isoOrNull(record.last_used_at), revoked_at: isoOrNull(record.revoked_at) };
-}
 
 const RejectBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
 

@@ -1,7 +1,8 @@
 /** How registry records look over the HTTP API (stable field names, ISO timestamps). */
 import type { JoinRequestRecord } from "../../storage/join-requests.js";
 import type { NodeRecord } from "../../storage/nodes.js";
-import type { JoinRequestView, NodeView } from "../../protocol/api.js";
+import type { JoinRequestView, NodeView, TokenView } from "../../protocol/api.js";
+import type { TokenRecord } from "../../storage/tokens.js";
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -47,5 +48,17 @@ export function joinRequestView(request: JoinRequestRecord): JoinRequestView {
     created_at: iso(request.created_at),
     updated_at: iso(request.updated_at),
     decided_at: iso(request.decided_at),
+  };
+}
+
+export function tokenView(record: TokenRecord): TokenView {
+  return {
+    id: record.id,
+    name: record.name,
+    scope: record.scope,
+    created_at: new Date(record.created_at).toISOString(),
+    created_by: record.created_by,
+    last_used_at: iso(record.last_used_at),
+    revoked_at: iso(record.revoked_at),
   };
 }
