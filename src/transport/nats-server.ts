@@ -21,6 +21,8 @@ export interface NatsServerOptions {
   logFile?: string;
   /** Own process group, so a terminal's Ctrl-C does not reach it; the owner stops it last. */
   detached?: boolean;
+  /** More config lines (e.g. operator mode from transport/trust.ts). */
+  extraConfig?: string[];
 }
 
 export interface NatsServerHandle {
@@ -69,6 +71,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     mkdirSync(dirname(options.logFile), { recursive: true });
     lines.push(`log_file: "${options.logFile}"`);
   }
+  lines.push(...(options.extraConfig ?? []));
   const configFile = join(options.dir, "nats-server.conf");
   writeFileSync(configFile, `${lines.join("\n")}\n`, { mode: 0o600 });
 
