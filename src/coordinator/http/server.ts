@@ -20,6 +20,8 @@ import type { AuditRepository } from "../../storage/audit.js";
 import type { Logger } from "pino";
 
 export const MAX_BODY_BYTES = 256 * 1024;
+/** Longest path parameter (node id or name, request id, token id) accepted. */
+const MAX_PARAM_LENGTH = 256;
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 
 export interface HttpDeps {
@@ -102,7 +104,17 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
-  const options = { logger: false, bodyLimit: MAX_BODY_BYTES, return503OnClosing: true };
+  const options = {
+    logger: false,
+    bodyLimit: MAX_BODY_BYTES,
+    return503OnClosing: true,
+    maxParamLength: MAX_PARAM_LENGTH,
+    // Errors the router raises before any route (bad URL encoding, an over-long id) keep our JSON shape.
+    frameworkErrors: (error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply) => {
+      const message = error.code === "FST_ERR_MAX_PARAM_LENGTH" ? `an id in the path is longer than ${MAX_PARAM_LENGTH} characters` : `bad request URL: ${error.message}`;
+      return sendError(reply, "bad_request", message);
+    },
+  };
   // The HTTPS instance has the same routes and hooks; only its server type differs.
   const app = (deps.tls ? Fastify({ ...options, https: { cert: deps.tls.cert, key: deps.tls.key } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("actor", "unknown");
