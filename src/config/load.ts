@@ -95,10 +95,19 @@ function envScalar(raw: string, key: string): unknown {
   if (key === "worker.exec_allowlist" || key === "worker.exec_env") {
     return raw.split(key === "worker.exec_env" ? /[\s,]+/ : /\s*;\s*/).map((s) => s.trim()).filter(Boolean);
   }
-  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
-  if (/^(true|false)$/i.test(raw)) return raw.toLowerCase() === "true";
+  // Coerce by what the key holds, so OCF_WORKER_SKILLS_DIR=123 stays the string "123".
+  const kind = typeof getPath(DEFAULTS, key.split("."));
+  if (kind === "number" && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw.trim());
+  if (kind === "boolean") {
+    const word = raw.trim().toLowerCase();
+    if (["true", "yes", "on", "1"].includes(word)) return true;
+    if (["false", "no", "off", "0"].includes(word)) return false;
+  }
   return raw;
 }
+
+/** The configuration with every default filled in: tells envScalar what type each key holds. */
+const DEFAULTS: unknown = ConfigSchema.parse({});
 
 function describeAllowed(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
@@ -142,6 +151,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
     if (parsed === null || parsed === undefined) parsed = {};
     if (!isRecord(parsed)) throw new ConfigError(`${file}: the top level must be a mapping of sections (storage, coordinator, ...)`);
+    // A section written with nothing under it (`coordinator:`) means "all defaults", not an error.
+    for (const [section, value] of Object.entries(parsed)) if (value === null) parsed[section] = {};
     raw = parsed;
   }
 

@@ -9,11 +9,16 @@ export function loadOrCreateIdentity(stateDir: string): { key: KeyPair; created:
   const path = join(stateDir, IDENTITY_FILE);
   const existing = readPrivateFile(path)?.trim();
   if (existing) {
+    let key: KeyPair;
     try {
-      return { key: fromSeed(new TextEncoder().encode(existing)), created: false, path };
+      key = fromSeed(new TextEncoder().encode(existing));
     } catch (error) {
       throw new Error(`${path} does not hold a valid node key (${(error as Error).message}); move it away to create a new identity`, { cause: error });
     }
+    if (!key.getPublicKey().startsWith("U")) {
+      throw new Error(`${path} holds a ${key.getPublicKey()[0]}-type nkey, not a user key (seed "SU..."); move it away to create a new identity`);
+    }
+    return { key, created: false, path };
   }
   const key = createUser();
   writeFileAtomic(path, `${new TextDecoder().decode(key.getSeed())}\n`, 0o600);

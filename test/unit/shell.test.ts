@@ -1,73 +1,196 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { runShell } from "../../src/worker/shell.js";
-import { tempDir, waitFor } from "../helpers/fleet.js";
+import { after, describe, test } from "node:test";
+import { runShell, type ShellOptions } from "../../src/worker/shell.js";
 
-const dir = tempDir();
-after(() => dir.cleanup());
-const base = { timeoutMs: 10_000, maxOutputBytes: 1024 * 1024, cwd: dir.path };
+const dir = mkdtempSync(join(tmpdir(), "ocf-shell-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const base: ShellOptions = { timeoutMs: 10_000, maxOutputBytes: 1024 * 1024, cwd: dir };
 
-const alive = (pid: number): boolean => {
+/**
+ * Whether a process still runs. process.kill(pid, 0) throws ESRCH once the process is gone. A killed
+ * process whose parent died stays a zombie until the init process reaps it, and kill(pid, 0) still
+ * succeeds on a zombie; on hosts whose PID 1 reaps lazily that can take a second or two, so a zombie
+ * (state Z in /proc) counts as dead too: it has exited and runs nothing.
+ */
+function running(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch (error) {
+    assert.equal((error as NodeJS.ErrnoException).code, "ESRCH", `kill(${pid}, 0) failed with an unexpected error`);
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
   } catch {
     return false;
   }
-};
+}
 
-test("exit codes, stdout and stderr", async () => {
-  const ok = await runShell("echo out; echo err >&2", base);
-  assert.deepEqual([ok.exit_code, ok.stdout, ok.stderr, ok.truncated, ok.timed_out], [0, "out\n", "err\n", false, false]);
-  assert.equal((await runShell("exit 7", base)).exit_code, 7);
-  const killed = await runShell("kill -9 $$", base);
-  assert.equal(killed.exit_code, null);
-  assert.equal(killed.signal, "SIGKILL");
-});
+async function waitUntilDead(pid: number, timeoutMs = 3000): Promise<number> {
+  const started = Date.now();
+  while (running(pid)) {
+    if (Date.now() - started > timeoutMs) assert.fail(`process ${pid} still runs ${timeoutMs} ms later`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return Date.now() - started;
+}
 
-test("a timeout kills the whole process group, grandchildren included", async () => {
-  const pidFile = join(dir.path, "gc.pid");
-  const result = await runShell(`sh -c 'sleep 30 & echo $! > ${pidFile}; wait' & wait`, { ...base, timeoutMs: 500 });
-  assert.equal(result.timed_out, true);
-  assert.equal(result.exit_code, null);
-  assert.ok(result.duration_ms < 5000, `took ${result.duration_ms} ms`);
-  const pid = Number(readFileSync(pidFile, "utf8"));
-  await waitFor("grandchild dead", () => !alive(pid), 3000);
-});
+/** Kill a pid a failed test may have leaked (best effort). */
+function reap(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
 
-test("a command that ignores SIGTERM is killed with SIGKILL after the grace", async () => {
-  const result = await runShell("trap '' TERM; sleep 30", { ...base, timeoutMs: 300 });
-  assert.equal(result.timed_out, true);
-  assert.ok(result.duration_ms < 5000);
-});
+describe("runShell", () => {
+  test("the liveness probe used below sees a running process as running", () => {
+    assert.equal(running(process.pid), true);
+    assert.equal(running(2 ** 22 + 12345), false, "a pid above pid_max is never running");
+  });
 
-test("10 MiB of output is capped at the limit and flagged", async () => {
-  const result = await runShell("head -c 10485760 /dev/zero | tr '\\0' a", base);
-  assert.equal(result.exit_code, 0);
-  assert.equal(result.stdout.length, 1024 * 1024);
-  assert.equal(result.truncated, true);
-});
+  test("exit code 0, stdout and stderr are captured separately", async () => {
+    const ok = await runShell("echo out; echo err >&2", base);
+    assert.equal(ok.exit_code, 0);
+    assert.equal(ok.signal, null);
+    assert.equal(ok.stdout, "out\n");
+    assert.equal(ok.stderr, "err\n");
+    assert.equal(ok.truncated, false);
+    assert.equal(ok.timed_out, false);
+    assert.equal(ok.aborted, false);
+    assert.equal(ok.spawn_error, undefined);
+    assert.ok(ok.duration_ms >= 0 && ok.duration_ms < 5000, String(ok.duration_ms));
+  });
 
-test("abort kills the command", async () => {
-  const controller = new AbortController();
-  const pending = runShell("sleep 30", { ...base, signal: controller.signal });
-  setTimeout(() => controller.abort(), 100);
-  const result = await pending;
-  assert.equal(result.aborted, true);
-  assert.equal(result.exit_code, null);
-});
+  test("a non-zero exit code is reported as is", async () => {
+    const seven = await runShell("echo partial; echo oops >&2; exit 7", base);
+    assert.equal(seven.exit_code, 7);
+    assert.equal(seven.stdout, "partial\n");
+    assert.equal(seven.stderr, "oops\n");
+    assert.equal(seven.timed_out, false);
+    assert.equal((await runShell("false", base)).exit_code, 1);
+    assert.equal((await runShell("exit 255", base)).exit_code, 255);
+    const notFound = await runShell("definitely-not-a-command-ocf", base);
+    assert.equal(notFound.exit_code, 127);
+    assert.match(notFound.stderr, /not found/);
+  });
 
-test("background leftovers of a finished command are killed", async () => {
-  const result = await runShell("sleep 30 & echo $!", base);
-  assert.equal(result.exit_code, 0);
-  const pid = Number(result.stdout.trim());
-  await waitFor("leftover dead", () => !alive(pid), 3000);
-});
+  test("a command killed by a signal reports the signal and no exit code", async () => {
+    const killed = await runShell("kill -9 $$", base);
+    assert.equal(killed.exit_code, null);
+    assert.equal(killed.signal, "SIGKILL");
+    assert.equal(killed.timed_out, false);
+  });
 
-test("a shell that cannot start reports spawn_error", async () => {
-  const result = await runShell("true", { ...base, shell: "/nonexistent/sh" });
-  assert.match(result.spawn_error ?? "", /ENOENT/);
-  assert.equal(result.exit_code, null);
+  test("cwd and env are passed to the command", async () => {
+    const result = await runShell('pwd; echo "$OCF_TEST_VALUE"', { ...base, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", OCF_TEST_VALUE: "hello" } });
+    assert.equal(result.stdout, `${dir}\nhello\n`);
+  });
+
+  test("a timeout kills the command and its grandchildren", async () => {
+    const pidFile = join(dir, "grandchild.pid");
+    const started = Date.now();
+    const result = await runShell(`sh -c 'sleep 30 & echo $! > ${pidFile}; sleep 30'`, { ...base, timeoutMs: 500 });
+    const elapsed = Date.now() - started;
+    assert.ok(existsSync(pidFile), "the grandchild wrote its pid");
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    assert.ok(Number.isInteger(pid) && pid > 1, `pid ${pid}`);
+    try {
+      assert.equal(result.timed_out, true);
+      assert.equal(result.aborted, false);
+      assert.equal(result.exit_code, null);
+      assert.ok(result.signal === "SIGTERM" || result.signal === "SIGKILL", String(result.signal));
+      assert.ok(elapsed >= 450, `returned after ${elapsed} ms, before the timeout`);
+      assert.ok(elapsed < 3000, `returned after ${elapsed} ms`);
+      await waitUntilDead(pid);
+    } finally {
+      reap(pid);
+    }
+  });
+
+  test("a command that ignores SIGTERM is killed with SIGKILL after the grace", async () => {
+    const result = await runShell("trap '' TERM; sleep 30; echo survived", { ...base, timeoutMs: 300 });
+    assert.equal(result.timed_out, true);
+    assert.equal(result.exit_code, null);
+    assert.ok(!result.stdout.includes("survived"));
+    assert.ok(result.duration_ms < 5000, `took ${result.duration_ms} ms`);
+  });
+
+  test("10 MiB of output is capped at 1 MiB, flagged, and finishes quickly", async () => {
+    const started = Date.now();
+    const result = await runShell("head -c 10485760 /dev/zero | tr '\\0' a", { ...base, maxOutputBytes: 1024 * 1024 });
+    const elapsed = Date.now() - started;
+    assert.equal(result.exit_code, 0);
+    assert.equal(result.stdout.length, 1048576);
+    assert.ok(/^a+$/.test(result.stdout));
+    assert.equal(result.truncated, true);
+    assert.equal(result.stderr, "");
+    assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+  });
+
+  test("output exactly at the cap is not truncated; stderr has its own cap", async () => {
+    const exact = await runShell("head -c 4096 /dev/zero | tr '\\0' b", { ...base, maxOutputBytes: 4096 });
+    assert.equal(exact.stdout.length, 4096);
+    assert.equal(exact.truncated, false);
+    const noisy = await runShell("head -c 5000 /dev/zero | tr '\\0' e >&2; echo ok", { ...base, maxOutputBytes: 4096 });
+    assert.equal(noisy.stdout, "ok\n");
+    assert.equal(noisy.stderr.length, 4096);
+    assert.equal(noisy.truncated, true);
+  });
+
+  test("abort through an AbortSignal kills the command", async () => {
+    const controller = new AbortController();
+    const pending = runShell("sleep 30", { ...base, signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+    const result = await pending;
+    assert.equal(result.aborted, true);
+    assert.equal(result.timed_out, false);
+    assert.equal(result.exit_code, null);
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  test("an already aborted signal stops the command at once", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const result = await runShell("sleep 30; echo late", { ...base, signal: controller.signal });
+    assert.equal(result.aborted, true);
+    assert.equal(result.exit_code, null);
+    assert.equal(result.stdout, "");
+    assert.ok(result.duration_ms < 3000, `took ${result.duration_ms} ms`);
+  });
+
+  test("a background leftover of a finished command is killed", async () => {
+    const started = Date.now();
+    const result = await runShell("sleep 30 & echo $!", base);
+    assert.ok(Date.now() - started < 2000, "the command returns without waiting for its background job");
+    assert.equal(result.exit_code, 0);
+    const pid = Number(result.stdout.trim());
+    assert.ok(Number.isInteger(pid) && pid > 1, `pid ${result.stdout}`);
+    try {
+      await waitUntilDead(pid);
+    } finally {
+      reap(pid);
+    }
+  });
+
+  test("a shell that cannot start reports spawn_error", async () => {
+    const result = await runShell("true", { ...base, shell: "/nonexistent/sh" });
+    assert.match(result.spawn_error ?? "", /ENOENT/);
+    assert.equal(result.exit_code, null);
+    assert.equal(result.timed_out, false);
+    assert.equal(result.stdout, "");
+  });
+
+  test("a missing working directory reports spawn_error", async () => {
+    const result = await runShell("true", { ...base, cwd: join(dir, "no-such-folder") });
+    assert.match(result.spawn_error ?? "", /ENOENT/);
+    assert.equal(result.exit_code, null);
+  });
 });

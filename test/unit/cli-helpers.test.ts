@@ -1,0 +1,287 @@
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, describe, test } from "node:test";
+import { discoverEndpoint } from "../../src/client/discover.js";
+import { collect, parseDuration, parseLabels } from "../../src/cli/context.js";
+import { CliError, EXIT } from "../../src/cli/errors.js";
+import { ago, labelsText, percent, table } from "../../src/cli/format.js";
+import { loadConfig, type LoadedConfig } from "../../src/config/load.js";
+import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from "../../src/util/files.js";
+
+const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
+const SEED_FILE = join(REPO_ROOT, "config", "config.yaml");
+
+const scratch = mkdtempSync(join(tmpdir(), "ocf-cli-test-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+let counter = 0;
+function freshDir(): string {
+  counter += 1;
+  const dir = join(scratch, `d${counter}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+const mode = (path: string): number => statSync(path).mode & 0o777;
+
+function cliError(fn: () => unknown): CliError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof CliError, `expected a CliError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("expected a CliError");
+}
+
+describe("parseDuration", () => {
+  test("plain numbers are seconds; ms, s, m and h units", () => {
+    assert.equal(parseDuration("30"), 30_000);
+    assert.equal(parseDuration("30s"), 30_000);
+    assert.equal(parseDuration("500ms"), 500);
+    assert.equal(parseDuration("2m"), 120_000);
+    assert.equal(parseDuration("1h"), 3_600_000);
+    assert.equal(parseDuration("1.5s"), 1500);
+    assert.equal(parseDuration("0.5"), 500);
+    assert.equal(parseDuration(" 10s "), 10_000, "surrounding spaces are ignored");
+    assert.equal(parseDuration("1ms"), 1);
+    assert.equal(parseDuration("24h"), 24 * 3_600_000);
+  });
+
+  test("bad values throw a CliError with the usage exit code (2)", () => {
+    for (const bad of ["", "abc", "-1", "-5s", "5x", "s", "1.s", "10 s", "1d", "5sec", "0", "0s", "0.4ms", "25h", "1441m"]) {
+      const error = cliError(() => parseDuration(bad));
+      assert.equal(error.exitCode, 2, bad);
+      assert.equal(error.exitCode, EXIT.usage);
+    }
+    assert.match(cliError(() => parseDuration("abc")).message, /--timeout "abc" is not a duration \(e\.g\. 30s, 500ms, 2m\)/);
+    assert.match(cliError(() => parseDuration("soon", "--wait")).message, /^--wait "soon"/);
+    assert.match(cliError(() => parseDuration("25h")).message, /--timeout must be between 1ms and 24h/);
+  });
+});
+
+describe("parseLabels", () => {
+  test("k=v, repeated flags and comma-separated pairs", () => {
+    assert.deepEqual(parseLabels(undefined), {});
+    assert.deepEqual(parseLabels([]), {});
+    assert.deepEqual(parseLabels(["site=home"]), { site: "home" });
+    assert.deepEqual(parseLabels(["site=home", "gpu=yes"]), { site: "home", gpu: "yes" });
+    assert.deepEqual(parseLabels(["site=home,gpu=yes", "os=linux"]), { site: "home", gpu: "yes", os: "linux" });
+    assert.deepEqual(parseLabels([" site=home , gpu=yes ,"]), { site: "home", gpu: "yes" });
+    assert.deepEqual(parseLabels(["site=home", "site=office"]), { site: "office" }, "the last value wins");
+    assert.deepEqual(parseLabels(["expr=a=b"]), { expr: "a=b" }, "only the first = splits");
+    assert.deepEqual(parseLabels(["empty="]), { empty: "" });
+  });
+
+  test("a pair without key=value throws a usage CliError naming it", () => {
+    for (const bad of ["site", "=home", "site=home,gpu"]) {
+      const error = cliError(() => parseLabels([bad]));
+      assert.equal(error.exitCode, EXIT.usage, bad);
+    }
+    assert.equal(cliError(() => parseLabels(["site=home", "=x"])).message, '--label "=x" must be key=value');
+  });
+
+  test("collect accumulates repeated option values", () => {
+    assert.deepEqual(collect("a"), ["a"]);
+    assert.deepEqual(collect("b", collect("a")), ["a", "b"]);
+  });
+});
+
+describe("format", () => {
+  test("table aligns columns to the widest cell, two spaces apart, without trailing spaces", () => {
+    const text = table(
+      ["ID", "STATUS", "NAME"],
+      [
+        ["home-server", "online", "Home"],
+        ["pi", "offline", "Raspberry Pi"],
+      ],
+    );
+    assert.equal(text, ["ID           STATUS   NAME", "home-server  online   Home", "pi           offline  Raspberry Pi"].join("\n"));
+    const lines = text.split("\n");
+    for (const line of lines) assert.equal(line, line.trimEnd());
+    // Every column starts at the same offset on every line.
+    const statusAt = lines[0]?.indexOf("STATUS");
+    assert.equal(lines[1]?.indexOf("online"), statusAt);
+    assert.equal(lines[2]?.indexOf("offline"), statusAt);
+  });
+
+  test("table with no rows, short rows and a wide header", () => {
+    assert.equal(table(["A", "B"], []), "A  B");
+    assert.equal(table(["LONG HEADER", "X"], [["a", "b"]]), "LONG HEADER  X\na            b");
+    assert.equal(table(["A", "B", "C"], [["1"]]), "A  B  C\n1");
+  });
+
+  test("ago", () => {
+    const now = Date.parse("2025-01-01T12:00:00.000Z");
+    const before = (ms: number): string => new Date(now - ms).toISOString();
+    assert.equal(ago(null, now), "never");
+    assert.equal(ago(before(0), now), "0s ago");
+    assert.equal(ago(before(5_000), now), "5s ago");
+    assert.equal(ago(before(59_000), now), "59s ago");
+    assert.equal(ago(before(60_000), now), "1m ago");
+    assert.equal(ago(before(90_000), now), "2m ago");
+    assert.equal(ago(before(59 * 60_000), now), "59m ago");
+    assert.equal(ago(before(3_600_000), now), "1h ago");
+    assert.equal(ago(before(23 * 3_600_000), now), "23h ago");
+    assert.equal(ago(before(2 * 86_400_000), now), "2d ago");
+    assert.equal(ago(new Date(now + 10_000).toISOString(), now), "0s ago", "a time in the future is not negative");
+    const recent = ago(new Date(Date.now() - 3000).toISOString());
+    assert.match(recent, /^[2-4]s ago$/, "defaults to the current time");
+  });
+
+  test("percent and labelsText", () => {
+    assert.equal(percent(null), "-");
+    assert.equal(percent(41.6), "42%");
+    assert.equal(percent(0), "0%");
+    assert.equal(labelsText({}), "-");
+    assert.equal(labelsText({ site: "home", gpu: "yes" }), "site=home,gpu=yes");
+  });
+});
+
+describe("discoverEndpoint", () => {
+  function configWith(stateDir: string, extra: Record<string, unknown> = {}): LoadedConfig {
+    return loadConfig({ path: SEED_FILE, env: {}, overrides: { "coordinator.state_dir": stateDir, ...extra } });
+  }
+
+  test("with nothing else, the configured host and port; 0.0.0.0 becomes 127.0.0.1", () => {
+    const stateDir = freshDir();
+    const endpoint = discoverEndpoint(configWith(stateDir), {}, {});
+    assert.equal(endpoint.url, "http://127.0.0.1:8888");
+    assert.equal(endpoint.token, undefined);
+    assert.match(endpoint.tokenSource, /^none \(no --token, no OCF_TOKEN, no .*admin\.token\)$/);
+    assert.ok(endpoint.tokenSource.includes(join(stateDir, "admin.token")));
+    assert.equal(discoverEndpoint(configWith(stateDir, { "coordinator.host": "::" }), {}, {}).url, "http://127.0.0.1:8888");
+    assert.equal(discoverEndpoint(configWith(stateDir, { "coordinator.host": "10.0.0.5", "coordinator.port": 7000 }), {}, {}).url, "http://10.0.0.5:7000");
+    assert.equal(discoverEndpoint(configWith(join(stateDir, "does-not-exist")), {}, {}).url, "http://127.0.0.1:8888");
+  });
+
+  test("the state dir's coordinator.json and admin.token beat the config", () => {
+    const stateDir = freshDir();
+    writeFileSync(join(stateDir, "coordinator.json"), JSON.stringify({ url: "http://100.64.0.1:9999", pid: 1 }));
+    writeFileAtomic(join(stateDir, "admin.token"), "ocf_from_file\n", 0o600);
+    const endpoint = discoverEndpoint(configWith(stateDir, { "coordinator.port": 7000 }), {}, {});
+    assert.equal(endpoint.url, "http://100.64.0.1:9999");
+    assert.equal(endpoint.token, "ocf_from_file", "trimmed");
+    assert.equal(endpoint.tokenSource, join(stateDir, "admin.token"));
+  });
+
+  test("OCF_URL and OCF_TOKEN beat the state dir", () => {
+    const stateDir = freshDir();
+    writeFileSync(join(stateDir, "coordinator.json"), JSON.stringify({ url: "http://100.64.0.1:9999" }));
+    writeFileAtomic(join(stateDir, "admin.token"), "ocf_from_file\n", 0o600);
+    const endpoint = discoverEndpoint(configWith(stateDir), {}, { OCF_URL: "https://fleet.example:8443", OCF_TOKEN: "ocf_from_env" });
+    assert.deepEqual(endpoint, { url: "https://fleet.example:8443", token: "ocf_from_env", tokenSource: "OCF_TOKEN" });
+  });
+
+  test("flags beat everything", () => {
+    const stateDir = freshDir();
+    writeFileSync(join(stateDir, "coordinator.json"), JSON.stringify({ url: "http://100.64.0.1:9999" }));
+    writeFileAtomic(join(stateDir, "admin.token"), "ocf_from_file\n", 0o600);
+    const endpoint = discoverEndpoint(configWith(stateDir), { url: "http://flag:1", token: "ocf_from_flag" }, { OCF_URL: "http://env:2", OCF_TOKEN: "ocf_from_env" });
+    assert.deepEqual(endpoint, { url: "http://flag:1", token: "ocf_from_flag", tokenSource: "--token" });
+  });
+
+  test("url and token are discovered independently", () => {
+    const stateDir = freshDir();
+    writeFileSync(join(stateDir, "coordinator.json"), JSON.stringify({ url: "http://100.64.0.1:9999" }));
+    writeFileAtomic(join(stateDir, "admin.token"), "ocf_from_file\n", 0o600);
+    const urlFlag = discoverEndpoint(configWith(stateDir), { url: "http://flag:1" }, {});
+    assert.equal(urlFlag.url, "http://flag:1");
+    assert.equal(urlFlag.token, "ocf_from_file");
+    const tokenEnv = discoverEndpoint(configWith(stateDir), {}, { OCF_TOKEN: "ocf_from_env" });
+    assert.equal(tokenEnv.url, "http://100.64.0.1:9999");
+    assert.equal(tokenEnv.token, "ocf_from_env");
+    const tokenFlag = discoverEndpoint(configWith(stateDir), { token: "t" }, { OCF_URL: "http://env:2" });
+    assert.deepEqual([tokenFlag.url, tokenFlag.token], ["http://env:2", "t"]);
+  });
+
+  test("an unreadable coordinator.json falls back to the config", () => {
+    const stateDir = freshDir();
+    writeFileSync(join(stateDir, "coordinator.json"), "{ not json");
+    assert.equal(discoverEndpoint(configWith(stateDir), {}, {}).url, "http://127.0.0.1:8888");
+    writeFileSync(join(stateDir, "coordinator.json"), JSON.stringify({ pid: 1 }));
+    assert.equal(discoverEndpoint(configWith(stateDir, { "coordinator.port": 7001 }), {}, {}).url, "http://127.0.0.1:7001");
+  });
+
+  test("a relative state_dir resolves against the config's base folder", () => {
+    const root = freshDir();
+    mkdirSync(join(root, "config"));
+    mkdirSync(join(root, "state"));
+    writeFileSync(join(root, "config", "config.yaml"), "coordinator:\n  state_dir: ./state\n");
+    writeFileSync(join(root, "state", "coordinator.json"), JSON.stringify({ url: "http://relative:1" }));
+    const loaded = loadConfig({ path: join(root, "config", "config.yaml"), env: {} });
+    assert.equal(discoverEndpoint(loaded, {}, {}).url, "http://relative:1");
+  });
+
+  test("an admin.token readable by others is refused unless a token is given another way", () => {
+    const stateDir = freshDir();
+    const tokenFile = join(stateDir, "admin.token");
+    writeFileSync(tokenFile, "ocf_leaky\n");
+    chmodSync(tokenFile, 0o644);
+    assert.throws(() => discoverEndpoint(configWith(stateDir), {}, {}), (error: Error) => error.message.includes(`chmod 600 ${tokenFile}`));
+    assert.equal(discoverEndpoint(configWith(stateDir), {}, { OCF_TOKEN: "ocf_env" }).token, "ocf_env");
+    assert.equal(discoverEndpoint(configWith(stateDir), { token: "ocf_flag" }, {}).token, "ocf_flag");
+  });
+});
+
+describe("secret files", () => {
+  test("readPrivateFile refuses a 0644 file, telling how to fix it", () => {
+    const dir = freshDir();
+    const file = join(dir, "secret");
+    writeFileSync(file, "s3cret");
+    chmodSync(file, 0o644);
+    assert.throws(
+      () => readPrivateFile(file),
+      (error: Error) => error.message.includes("chmod 600") && error.message.includes(file) && error.message.includes("0644"),
+    );
+    for (const bad of [0o640, 0o604, 0o660, 0o666, 0o601]) {
+      chmodSync(file, bad);
+      assert.throws(() => readPrivateFile(file), /chmod 600/, bad.toString(8));
+    }
+  });
+
+  test("readPrivateFile reads 0600 and 0400 files and answers undefined for a missing one", () => {
+    const dir = freshDir();
+    const file = join(dir, "secret");
+    writeFileSync(file, "s3cret\n");
+    chmodSync(file, 0o600);
+    assert.equal(readPrivateFile(file), "s3cret\n");
+    chmodSync(file, 0o400);
+    assert.equal(readPrivateFile(file), "s3cret\n");
+    assert.equal(readPrivateFile(join(dir, "missing")), undefined);
+  });
+
+  test("writeFileAtomic creates the file with mode 0600 (and its folders 0700)", () => {
+    const dir = freshDir();
+    const file = join(dir, "nested", "deeper", "token");
+    writeFileAtomic(file, "value\n");
+    assert.equal(readFileSync(file, "utf8"), "value\n");
+    assert.equal(mode(file), 0o600);
+    assert.equal(mode(join(dir, "nested")), 0o700);
+    assert.equal(mode(join(dir, "nested", "deeper")), 0o700);
+    assert.equal(readPrivateFile(file), "value\n");
+    assert.deepEqual(readdirSync(join(dir, "nested", "deeper")), ["token"], "no temp file left behind");
+  });
+
+  test("writeFileAtomic replaces an existing file and tightens its mode", () => {
+    const dir = freshDir();
+    const file = join(dir, "token");
+    writeFileSync(file, "old content that is longer\n");
+    chmodSync(file, 0o644);
+    writeFileAtomic(file, "new\n");
+    assert.equal(readFileSync(file, "utf8"), "new\n");
+    assert.equal(mode(file), 0o600);
+    writeFileAtomic(file, "public\n", 0o644);
+    assert.equal(mode(file), 0o644, "an explicit mode is honoured");
+    assert.deepEqual(readdirSync(dir), ["token"]);
+  });
+
+  test("ensurePrivateDir creates a 0700 folder", () => {
+    const dir = join(freshDir(), "a", "b");
+    ensurePrivateDir(dir);
+    assert.ok(existsSync(dir));
+    assert.equal(mode(dir), 0o700);
+    ensurePrivateDir(dir); // idempotent
+  });
+});
