@@ -1,4 +1,5 @@
 /** Plain-text tables and durations for people (scripts use --json). */
+import type { HealthReport } from "../protocol/api.js";
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
@@ -21,4 +22,10 @@ export function percent(value: number | null): string {
 export function labelsText(labels: Record<string, string>): string {
   const entries = Object.entries(labels);
   return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(",") : "-";
+}
+
+/** "connected, secure" / "connected, OPEN: ..." / "DISCONNECTED", for health lines. */
+export function natsSummary(health: HealthReport): string {
+  if (!health.nats.connected) return "DISCONNECTED";
+  return health.nats.secure ? "connected, secure" : "connected, OPEN (anyone who reaches it can connect; see docs/SECURITY.md)";
 }

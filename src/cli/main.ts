@@ -11,6 +11,7 @@ import { register as registerExec } from "./commands/exec.js";
 import { register as registerHealth } from "./commands/health.js";
 import { register as registerNodes } from "./commands/nodes.js";
 import { register as registerStart } from "./commands/start.js";
+import { register as registerNatsConfig } from "./commands/nats-config.js";
 
 export function buildProgram(): Command {
   const program = new Command("ocf")
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerAutoApprove(program);
   registerAudit(program);
   registerToken(program);
+  registerNatsConfig(program);
   return program;
 }
 

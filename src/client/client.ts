@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView, RotateResult } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -86,6 +86,11 @@ export class FleetClient {
 
   async removeNode(ref: string): Promise<NodeView> {
     return (await this.call<{ removed: NodeView }>("DELETE", `/api/v1/nodes/${encodeURIComponent(ref)}`)).removed;
+  }
+
+  /** Revoke a node's NATS credentials; the node fetches new ones by asking to join again. */
+  rotate(ref: string): Promise<RotateResult> {
+    return this.call<RotateResult>("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/rotate`);
   }
 
   async pending(): Promise<JoinRequestView[]> {

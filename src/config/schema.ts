@@ -71,6 +71,11 @@ export const ConfigSchema = z.strictObject({
         .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must be a URL like nats://HOST:4222")
         .default("nats://127.0.0.1:4222"),
       subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default("ocf"),
+      /**
+       * Where a worker asks to join (HTTP API of the coordinator) before it has NATS credentials.
+       * Default: http://<host of nats_url>:<coordinator.port>.
+       */
+      coordinator_url: z.string().regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "must be a URL like http://HOST:8888").optional(),
     })
     .prefault({}),
   log: z

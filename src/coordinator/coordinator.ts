@@ -14,14 +14,16 @@ import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js
 import { databaseOk, openDatabase, type SqliteDatabase } from "../storage/database.js";
 import { JoinRequestRepository } from "../storage/join-requests.js";
 import { NodeRepository } from "../storage/nodes.js";
-import { connectNats, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
+import { connectNats, isAuthError, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
+import { pushAccountJwt, TrustStore } from "../transport/trust.js";
+import { Enrollment } from "./enrollment.js";
 import { readPrivateFile, writeFileAtomic } from "../util/files.js";
 import { readFileSync } from "node:fs";
 import { SOFTWARE_VERSION } from "../version.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { Dispatcher } from "./dispatch.js";
 import { buildHttpServer } from "./http/server.js";
-import type { HealthReport } from "../protocol/api.js";
+import type { HealthReport, RotateResult } from "../protocol/api.js";
 import { Pairing } from "./pairing.js";
 import { Registry } from "./registry.js";
 import { Auditor } from "./audit.js";
@@ -47,6 +49,8 @@ export interface CoordinatorOptions {
 }
 
 export const RUNTIME_FILE = "coordinator.json";
+/** Folder under the coordinator's state dir holding the NATS operator and account keys. */
+export const TRUST_DIR = "trust";
 const FLUSH_INTERVAL_MS = 2000;
 const CONTROL_RESEND_MS = 30_000;
 
@@ -61,6 +65,11 @@ export class Coordinator {
   private db?: SqliteDatabase;
   private nc?: NatsConnection;
   private natsConnected = false;
+  /** The server requires credentials (operator mode): revocations are pushed over `sys`. */
+  private natsSecure = false;
+  private sys?: NatsConnection;
+  private trust?: TrustStore;
+  private enrollment?: Enrollment;
   private http?: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
   private registry?: Registry;
@@ -80,6 +89,12 @@ export class Coordinator {
   async start(): Promise<void> {
     const { config, logger } = this.options;
     this.db = openDatabase(this.options.dbPath);
+    try {
+      this.trust = await TrustStore.open(join(this.options.stateDir, TRUST_DIR));
+    } catch (error) {
+      this.db.close();
+      throw new Error(`NATS trust keys in ${join(this.options.stateDir, TRUST_DIR)}: ${(error as Error).message}`, { cause: error });
+    }
     const { token, path, created } = loadOrCreateAdminToken(this.options.stateDir);
     this.token = token;
     if (created) {
@@ -101,9 +116,22 @@ export class Coordinator {
     this.pairing = new Pairing(registry, new JoinRequestRepository(this.db), {
       autoApprove: config.coordinator.auto_approve,
       preApproved: this.options.preApproved ?? [],
-      notify: (nodeId, type, message) => this.sendControl({ v: PROTOCOL_VERSION, type, node_id: nodeId, message }),
+      notify: (nodeId, type, message, publicKey) => {
+        this.sendControl({ v: PROTOCOL_VERSION, type, node_id: nodeId, message });
+        this.enrollment?.wake(publicKey);
+      },
+      revoke: (publicKey, nodeId, reason) => {
+        this.revoke(publicKey);
+        auditor.record({ actor: "coordinator", action: "nats.revoke", node_id: nodeId, status: this.natsSecure ? "revoked" : "not_secure", detail: { public_key: publicKey, reason } });
+      },
       logger,
       audit: (entry) => auditor.record(entry),
+    });
+    const trust = this.trust;
+    this.enrollment = new Enrollment({
+      pairing: this.pairing,
+      issueJwt: (nodeId, publicKey) => trust.issueNodeJwt(this.subjects, nodeId, publicKey),
+      logger,
     });
     const tls = this.loadTls();
     const dispatcher = new Dispatcher({
@@ -125,6 +153,16 @@ export class Coordinator {
       auditor,
       audit: auditRepo,
       tls,
+      enrollment: this.enrollment,
+      rotate: async (nodeId, actor) => {
+        const node = registry.get(nodeId);
+        if (!node) throw new FleetError("node_not_found", `no node "${nodeId}"`);
+        const at = this.revoke(node.public_key);
+        auditor.record({ actor, action: "node.rotate", node_id: nodeId, status: this.natsSecure ? "revoked" : "not_secure", detail: { public_key: node.public_key } });
+        logger.info({ node_id: nodeId, secure: this.natsSecure }, "node credentials revoked for rotation; the node fetches new ones");
+        const result: RotateResult = { node_id: nodeId, revoked_at: new Date(at * 1000).toISOString(), secure: this.natsSecure };
+        return result;
+      },
     });
     try {
       await this.http.listen({ host: config.coordinator.host, port: config.coordinator.port });
@@ -173,19 +211,34 @@ export class Coordinator {
 
   private async connect(): Promise<void> {
     const { config, logger } = this.options;
-    logger.info({ nats: redactUrl(config.communication.nats_url) }, "connecting to NATS");
-    const nc = await connectNats({
-      url: config.communication.nats_url,
-      name: "ocf-coordinator",
-      logger,
-      waitOnFirstConnect: true,
-      onReconnect: () => {
-        this.natsConnected = true;
-      },
-      onDisconnect: () => {
-        this.natsConnected = false;
-      },
-    });
+    const trust = this.trust as TrustStore;
+    const url = config.communication.nats_url;
+    logger.info({ nats: redactUrl(url) }, "connecting to NATS");
+    let nc: NatsConnection | undefined;
+    while (!this.stopping && !nc) {
+      try {
+        nc = await connectNats({
+          url,
+          name: "ocf-coordinator",
+          logger,
+          waitOnFirstConnect: true,
+          credentials: await trust.serviceCredentials("ocf-coordinator"),
+          onReconnect: () => {
+            this.natsConnected = true;
+          },
+          onDisconnect: () => {
+            this.natsConnected = false;
+          },
+        });
+      } catch (error) {
+        const hint = isAuthError(error)
+          ? `the NATS server does not trust this coordinator's keys (${join(this.options.stateDir, TRUST_DIR)}); regenerate its config with \`ocf nats-config\` and restart it`
+          : (error as Error).message;
+        logger.error({ nats: redactUrl(url), err: hint }, "cannot connect to NATS; retrying in 10 s");
+        await new Promise((r) => setTimeout(r, 10_000));
+      }
+    }
+    if (!nc) return;
     if (this.stopping) {
       await nc.close();
       return;
@@ -194,7 +247,50 @@ export class Coordinator {
     this.natsConnected = true;
     nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: (_err, msg) => this.onEnroll(msg) });
     nc.subscribe(this.subjects.heartbeatAll(), { callback: (_err, msg) => this.onHeartbeat(msg) });
-    logger.info({ nats: redactUrl(config.communication.nats_url) }, "connected to NATS");
+    this.natsSecure = nc.info?.auth_required === true;
+    if (this.natsSecure) await this.connectSystem(url);
+    else {
+      logger.warn({ nats: redactUrl(url) }, "connected to NATS, but the server lets anyone connect: nodes are not isolated and removal cannot cut them off; run nats-server with the config from `ocf nats-config` (ocf up does this)");
+    }
+  }
+
+  /** The system-account connection that pushes account updates (revocations) to the server. */
+  private async connectSystem(url: string): Promise<void> {
+    const { logger } = this.options;
+    const trust = this.trust as TrustStore;
+    try {
+      this.sys = await connectNats({
+        url,
+        name: "ocf-coordinator-system",
+        logger,
+        waitOnFirstConnect: true,
+        credentials: await trust.serviceCredentials("ocf-system", true),
+        // A restarted server may hold an older account JWT: push the current revocations again.
+        onReconnect: () => void this.pushRevocations(),
+      });
+      await this.pushRevocations();
+      logger.info({ nats: redactUrl(url), revoked_keys: Object.keys(trust.revocations()).length }, "connected to NATS (operator mode: per-node credentials)");
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, "cannot connect to NATS as the system account: revocations cannot be pushed until the server trusts this coordinator's keys");
+    }
+  }
+
+  /** Revoke the NATS credentials of `publicKey` and tell the server; returns the revocation time (s). */
+  private revoke(publicKey: string): number {
+    const at = (this.trust as TrustStore).revoke(publicKey);
+    void this.pushRevocations();
+    return at;
+  }
+
+  private async pushRevocations(): Promise<void> {
+    const sys = this.sys;
+    if (!sys || sys.isClosed() || !this.trust) return;
+    try {
+      await pushAccountJwt(sys, await this.trust.accountJwt());
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, "could not push the fleet account (revocations) to nats-server; retrying in 5 s");
+      if (!this.stopping) setTimeout(() => void this.pushRevocations(), 5000).unref();
+    }
   }
 
   private onEnroll(msg: Msg): void {
@@ -202,7 +298,7 @@ export class Coordinator {
     try {
       const request = decodeMessage(msg.data, JoinRequestSchema);
       const payload = verifyJoinRequest(request);
-      const reply = (this.pairing as Pairing).join(request.public_key, payload);
+      const reply = (this.pairing as Pairing).join(request.public_key, payload, "nats");
       if (msg.reply) msg.respond(encodeMessage(reply));
       this.publishEvent("pairing", { node_id: payload.node_id, status: reply.status, request_id: reply.request_id ?? null });
     } catch (error) {
@@ -277,7 +373,7 @@ export class Coordinator {
       status: db && nats ? "ok" : "degraded",
       version: SOFTWARE_VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      nats: { connected: nats },
+      nats: { connected: nats, secure: nats && this.natsSecure },
       db: { ok: db },
       nodes: { ...counts, pending: this.pairing?.pending().length ?? 0 },
     };
@@ -288,9 +384,11 @@ export class Coordinator {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.enrollment?.close();
     await this.http?.close().catch(() => undefined);
     this.flush();
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
+    if (this.sys && !this.sys.isClosed()) await this.sys.close().catch(() => undefined);
     this.db?.close();
     this.options.logger.info("coordinator stopped");
   }

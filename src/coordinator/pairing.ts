@@ -18,8 +18,10 @@ export interface PairingOptions {
   /** Keys approved on arrival for a given node id (`ocf up` pre-approves its own local worker). */
   preApproved?: ReadonlyArray<{ nodeId: string; publicKey: string }>;
   now?: () => number;
-  /** Tell a node about a decision (approved / rejected / removed). */
-  notify: (nodeId: string, type: "approved" | "rejected" | "removed", message: string) => void;
+  /** Tell a node about a decision (approved / rejected / removed) about its key. */
+  notify: (nodeId: string, type: "approved" | "rejected" | "removed", message: string, publicKey: string) => void;
+  /** A key was rejected or its node removed: revoke whatever NATS credentials it holds. */
+  revoke?: (publicKey: string, nodeId: string, reason: string) => void;
   logger: Logger;
   /** Record pairing decisions in the audit trail. */
   audit?: (entry: AuditInput) => void;
@@ -45,8 +47,12 @@ export class Pairing {
     this.now = options.now ?? Date.now;
   }
 
-  /** Handle a verified join request from `publicKey`. */
-  join(publicKey: string, payload: JoinPayload): JoinReply {
+  /**
+   * Handle a verified join request from `publicKey`. Over NATS (`via: "nats"`) only an approved
+   * node may re-announce itself: the NATS server admits only nodes that hold credentials, and
+   * the coordinator cannot tell which connection sent a message, so a first join goes over HTTP.
+   */
+  join(publicKey: string, payload: JoinPayload, via: "http" | "nats" = "http"): JoinReply {
     const log = this.options.logger;
     const reply = (status: JoinStatus, extra: { request_id?: string; message?: string } = {}): JoinReply => ({
       v: PROTOCOL_VERSION,
@@ -56,7 +62,15 @@ export class Pairing {
     });
     const preApproved = this.options.preApproved?.some((entry) => entry.nodeId === payload.node_id && entry.publicKey === publicKey) ?? false;
     const existing = this.registry.get(payload.node_id);
-    if (existing && existing.public_key !== publicKey && preApproved) {
+    const owner = this.registry.list().find((node) => node.public_key === publicKey && node.id !== payload.node_id);
+    if (owner) {
+      this.options.audit?.({ actor: "unknown", action: "pairing.refused", node_id: payload.node_id, status: "identity_mismatch", detail: { presented_key: publicKey, owner: owner.id } });
+      throw new FleetError("identity_mismatch", `this key already belongs to node "${owner.id}"; a machine joins under one node id (remove "${owner.id}" first to rename it)`);
+    }
+    if (via === "nats" && !existing) {
+      throw new FleetError("not_approved", `node "${payload.node_id}" is not approved; ask to join over the coordinator's HTTP API (POST /api/v1/enroll)`);
+    }
+    if (existing && existing.public_key !== publicKey && preApproved && via === "http") {
       // `ocf up` vouches for this key (its own local worker got a new identity): re-bind the id.
       log.warn({ node_id: existing.id, old_key: existing.public_key, new_key: publicKey }, "pre-approved local worker has a new key; re-binding its node id");
       this.remove(existing.id, "replaced by a new key pre-approved by ocf up", false, "ocf-up");
@@ -153,7 +167,7 @@ export class Pairing {
     }
     this.options.logger.info({ request_id: request.request_id, node_id: node.id, by }, "node approved");
     this.options.audit?.({ actor: by, action: "pairing.approve", node_id: node.id, status: "approved", detail: { request_id: request.request_id } });
-    this.options.notify(node.id, "approved", "approved");
+    this.options.notify(node.id, "approved", "approved", node.public_key);
     return { request: { ...request, status: "approved", decided_at: now }, node: this.registry.get(node.id) ?? node };
   }
 
@@ -166,7 +180,8 @@ export class Pairing {
     this.requests.decide(request.request_id, "rejected", reason, now);
     this.options.logger.info({ request_id: request.request_id, node_id: request.node_id }, "join request rejected");
     this.options.audit?.({ actor: by, action: "pairing.reject", node_id: request.node_id, status: "rejected", detail: { request_id: request.request_id, reason } });
-    this.options.notify(request.node_id, "rejected", reason);
+    this.options.revoke?.(request.public_key, request.node_id, reason);
+    this.options.notify(request.node_id, "rejected", reason, request.public_key);
     return { request: { ...request, status: "rejected", reason, decided_at: now } };
   }
 
@@ -194,7 +209,8 @@ export class Pairing {
     }
     this.options.logger.info({ node_id: node.id, reason }, "node removed");
     this.options.audit?.({ actor: by, action: "node.remove", node_id: node.id, status: "removed", detail: { reason } });
-    if (notify) this.options.notify(node.id, "removed", reason);
+    if (notify) this.options.notify(node.id, "removed", reason, node.public_key);
+    this.options.revoke?.(node.public_key, node.id, reason);
     return node;
   }
 

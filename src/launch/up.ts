@@ -14,6 +14,8 @@ import { ensurePrivateDir } from "../util/files.js";
 import { loadOrCreateIdentity } from "../worker/identity.js";
 import { defaultNodeId, validateNodeId } from "./worker.js";
 import { join } from "node:path";
+import { TrustStore } from "../transport/trust.js";
+import { TRUST_DIR } from "../coordinator/coordinator.js";
 
 export interface UpOptions {
   nodeId?: string | undefined;
@@ -57,13 +59,16 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<numb
     ensurePrivateDir(stateDir);
     const wanted = (await portIsFree(port)) ? port : 0;
     try {
-      nats = await startNatsServer({ dir: join(stateDir, "nats"), port: wanted, monitorPort: 8222, jetstream: true, detached: true, logFile: join(loaded.resolvePath(config.log.dir), "nats-server.log") });
+      // Secure by default: the server trusts only this coordinator's operator keys (created on first use).
+      const trust = await TrustStore.open(join(stateDir, TRUST_DIR));
+      const extraConfig = await trust.serverConfig(join(stateDir, "nats", "jwt"));
+      nats = await startNatsServer({ dir: join(stateDir, "nats"), port: wanted, monitorPort: 8222, jetstream: true, detached: true, logFile: join(loaded.resolvePath(config.log.dir), "nats-server.log"), extraConfig });
     } catch (error) {
       print(`ocf up failed: ${(error as Error).message}`);
       return 1;
     }
     natsUrl = nats.url;
-    print(`started nats-server on ${nats.url}${nats.monitorPort ? ` (monitoring: http://127.0.0.1:${nats.monitorPort})` : ""}`);
+    print(`started nats-server on ${nats.url} in operator mode (per-node credentials)${nats.monitorPort ? `; monitoring: http://127.0.0.1:${nats.monitorPort}` : ""}`);
   }
 
   const nodeId = validateNodeId(options.nodeId ?? defaultNodeId());

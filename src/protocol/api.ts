@@ -64,7 +64,8 @@ export interface HealthReport {
   status: "ok" | "degraded";
   version: string;
   uptime_s: number;
-  nats: { connected: boolean };
+  /** `secure`: the NATS server requires credentials (operator mode), so revocation cuts nodes off. */
+  nats: { connected: boolean; secure: boolean };
   db: { ok: boolean };
   nodes: { total: number; online: number; offline: number; pending: number };
 }
@@ -94,4 +95,12 @@ export interface TokenView {
   created_by: string;
   last_used_at: string | null;
   revoked_at: string | null;
+}
+
+/** `POST /api/v1/nodes/:id/rotate`: the node's NATS credentials were revoked; it fetches new ones. */
+export interface RotateResult {
+  node_id: string;
+  revoked_at: string;
+  /** False when the NATS server is not in operator mode: nothing was cut off. */
+  secure: boolean;
 }

@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   "exec_failed",
   "policy_denied",
   "unavailable",
+  "rate_limited",
   "internal",
 ] as const;
 
@@ -43,6 +44,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   exec_failed: 500,
   policy_denied: 403,
   unavailable: 503,
+  rate_limited: 429,
   internal: 500,
 };
 

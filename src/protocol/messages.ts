@@ -65,6 +65,8 @@ export const JoinReplySchema = z.object({
   node_id: NodeIdSchema,
   request_id: z.string().optional(),
   message: z.string().optional(),
+  /** NATS user JWT for this node (approved, over the HTTP enrollment only), bound to its key. */
+  jwt: z.string().max(16 * 1024).optional(),
 });
 export type JoinReply = z.infer<typeof JoinReplySchema>;
 

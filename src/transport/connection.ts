@@ -1,5 +1,5 @@
 /** NATS connections with the fleet's reconnect policy: forever, with jitter, logging every change. */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 export type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
@@ -17,10 +17,31 @@ export interface ConnectOptions {
   onReconnect?: () => void;
   /** Called when the connection to the server is lost. */
   onDisconnect?: () => void;
+  /** User JWT + seed (operator mode); a function is asked again on every reconnect. */
+  credentials?: { jwt: string; seed: Uint8Array } | (() => { jwt: string; seed: Uint8Array });
+  /** Inbox prefix for replies to this connection's requests (a node may only read its own). */
+  inboxPrefix?: string;
+  /** Called once when the connection is closed for good; `error` says why when it was not closed by us (e.g. credentials revoked). */
+  onClosed?: (error: Error | undefined) => void;
+}
+
+/** True for errors that mean the server refused the credentials (wrong, expired or revoked). */
+export function isAuthError(error: unknown): boolean {
+  const name = (error as Error | undefined)?.name ?? "";
+  const message = (error as Error | undefined)?.message ?? "";
+  return name === "AuthorizationError" || name === "UserAuthenticationExpiredError" || /authorization violation|authentication expired|user.*revoked/i.test(message);
 }
 
 export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
+  const creds = options.credentials;
+  const authenticator = creds === undefined
+    ? undefined
+    : typeof creds === "function"
+      ? jwtAuthenticator(() => creds().jwt, () => creds().seed)
+      : jwtAuthenticator(creds.jwt, creds.seed);
   const nc = await connect({
+    ...(authenticator ? { authenticator } : {}),
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     servers: options.url,
     name: options.name,
     maxReconnectAttempts: -1,
@@ -32,6 +53,10 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     timeout: 5000,
   });
   void watchStatus(nc, options);
+  if (options.onClosed) {
+    const onClosed = options.onClosed;
+    void nc.closed().then((error) => onClosed(error ?? undefined));
+  }
   return nc;
 }
 

@@ -50,6 +50,24 @@ export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | u
   return undefined;
 }
 
+/** The lines of a nats-server config file for these options (port and host already decided). */
+export function natsServerConfig(options: NatsServerOptions & { host: string; port: number }): string[] {
+  const lines = [
+    `host: "${options.host}"`,
+    `port: ${options.port}`,
+    `max_payload: ${options.maxPayloadBytes ?? 8 * 1024 * 1024}`,
+    `pid_file: "${join(options.dir, "nats-server.pid")}"`,
+  ];
+  if (options.monitorPort !== undefined) lines.push(`http_port: ${options.monitorPort}`);
+  if (options.jetstream ?? true) lines.push(`jetstream { store_dir: "${join(options.dir, "jetstream")}" }`);
+  if (options.logFile) {
+    mkdirSync(dirname(options.logFile), { recursive: true });
+    lines.push(`log_file: "${options.logFile}"`);
+  }
+  lines.push(...(options.extraConfig ?? []));
+  return lines;
+}
+
 export async function startNatsServer(options: NatsServerOptions): Promise<NatsServerHandle> {
   const binary = findNatsServer();
   if (!binary) {
@@ -59,19 +77,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const port = options.port && options.port > 0 ? options.port : await freePort(host);
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const monitorPort = options.monitorPort !== undefined && (await portIsFree(options.monitorPort, host)) ? options.monitorPort : undefined;
-  const lines = [
-    `host: "${host}"`,
-    `port: ${port}`,
-    `max_payload: ${options.maxPayloadBytes ?? 8 * 1024 * 1024}`,
-    `pid_file: "${join(options.dir, "nats-server.pid")}"`,
-  ];
-  if (monitorPort !== undefined) lines.push(`http_port: ${monitorPort}`);
-  if (options.jetstream ?? true) lines.push(`jetstream { store_dir: "${join(options.dir, "jetstream")}" }`);
-  if (options.logFile) {
-    mkdirSync(dirname(options.logFile), { recursive: true });
-    lines.push(`log_file: "${options.logFile}"`);
-  }
-  lines.push(...(options.extraConfig ?? []));
+  const lines = natsServerConfig({ ...options, host, port, monitorPort });
   const configFile = join(options.dir, "nats-server.conf");
   writeFileSync(configFile, `${lines.join("\n")}\n`, { mode: 0o600 });
 

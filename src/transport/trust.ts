@@ -3,12 +3,13 @@
  * against Debian's nats-server 2.9): an operator, a system account and the fleet account, kept as
  * seeds (0600) in a folder; nats-server config lines for a full resolver with the accounts
  * preloaded; user JWTs with per-node permissions; and revocation pushed to a running server.
- * Not yet wired into coordinator, worker and `ocf up` (issue 5 continues).
+ * `TrustStore` is what the coordinator holds: the keys, the revocation list (a 0600 JSON file next
+ * to the keys, so `ocf up` can preload it into a fresh nats-server), and issuing of user JWTs.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { encodeAccount, encodeOperator, encodeUser } from "@nats-io/jwt";
-import { createAccount, createOperator, fromSeed, type KeyPair } from "@nats-io/nkeys";
+import { decode as decodeJwt, encodeAccount, encodeOperator, encodeUser } from "@nats-io/jwt";
+import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../protocol/subjects.js";
 import { readPrivateFile, writeFileAtomic } from "../util/files.js";
@@ -56,7 +57,7 @@ export function fleetAccountJwt(trust: FleetTrust, revocations: Record<string, n
 }
 
 /** nats-server config lines for operator mode with a full resolver keeping JWTs in `jwtDir`. */
-export async function natsServerTrustConfig(trust: FleetTrust, jwtDir: string): Promise<string[]> {
+export async function natsServerTrustConfig(trust: FleetTrust, jwtDir: string, revocations: Record<string, number> = {}): Promise<string[]> {
   if (!existsSync(jwtDir)) mkdirSync(jwtDir, { recursive: true, mode: 0o700 });
   return [
     `operator: ${trust.operatorJwt}`,
@@ -64,7 +65,7 @@ export async function natsServerTrustConfig(trust: FleetTrust, jwtDir: string): 
     `resolver: { type: full, dir: "${jwtDir}", allow_delete: false, interval: "2m" }`,
     "resolver_preload: {",
     `  ${trust.system.getPublicKey()}: ${trust.systemJwt}`,
-    `  ${trust.account.getPublicKey()}: ${await fleetAccountJwt(trust)}`,
+    `  ${trust.account.getPublicKey()}: ${await fleetAccountJwt(trust, revocations)}`,
     "}",
   ];
 }
@@ -93,4 +94,98 @@ export async function pushAccountJwt(systemConnection: NatsConnection, accountJw
   const reply = await systemConnection.request("$SYS.REQ.CLAIMS.UPDATE", new TextEncoder().encode(accountJwt), { timeout: 5000 });
   const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
   if (body.data?.code !== 200) throw new Error(`nats-server refused the account update: ${body.error?.description ?? body.data?.message ?? "no reason given"}`);
+}
+
+export const REVOCATIONS_FILE = "revocations.json";
+
+/** Credentials for one NATS connection: a user JWT and the seed of the key it is bound to. */
+export interface UserCredentials {
+  jwt: string;
+  seed: Uint8Array;
+}
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** The coordinator's view of the fleet trust: keys, revocations, and issuing credentials. */
+export class TrustStore {
+  private constructor(
+    readonly dir: string,
+    readonly trust: FleetTrust,
+    private revoked: Record<string, number>,
+  ) {}
+
+  static async open(dir: string): Promise<TrustStore> {
+    const trust = await loadOrCreateTrust(dir);
+    const text = readPrivateFile(join(dir, REVOCATIONS_FILE));
+    let revoked: Record<string, number> = {};
+    if (text !== undefined) {
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
+        revoked = Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, number] => typeof entry[1] === "number"));
+      } catch (error) {
+        throw new Error(`${join(dir, REVOCATIONS_FILE)} is not a JSON map of key to time (${(error as Error).message}); fix or remove it`, { cause: error });
+      }
+    }
+    return new TrustStore(dir, trust, revoked);
+  }
+
+  get accountPublicKey(): string {
+    return this.trust.account.getPublicKey();
+  }
+
+  revocations(): Record<string, number> {
+    return { ...this.revoked };
+  }
+
+  /** The fleet account JWT carrying every revocation. */
+  accountJwt(): Promise<string> {
+    return fleetAccountJwt(this.trust, this.revoked);
+  }
+
+  /** nats-server config lines that trust this fleet (revocations included). */
+  serverConfig(jwtDir: string): Promise<string[]> {
+    return natsServerTrustConfig(this.trust, jwtDir, this.revoked);
+  }
+
+  /** Revoke every JWT issued so far to `publicKey`; returns the revocation time (seconds). */
+  revoke(publicKey: string): number {
+    const at = nowSeconds();
+    this.revoked[publicKey] = at;
+    writeFileAtomic(join(this.dir, REVOCATIONS_FILE), `${JSON.stringify(this.revoked, null, 2)}\n`, 0o600);
+    return at;
+  }
+
+  /** A user JWT for an approved node, valid only for its own subjects. Issued after any revocation of its key. */
+  async issueNodeJwt(subjects: Subjects, nodeId: string, publicKey: string): Promise<string> {
+    // nats-server treats a JWT issued in the second of its key's revocation as revoked: wait past it.
+    const revokedAt = this.revoked[publicKey];
+    while (revokedAt !== undefined && nowSeconds() <= revokedAt) await new Promise((r) => setTimeout(r, 50));
+    return issueUserJwt(this.trust, nodeId, publicKey, nodePermissions(subjects, nodeId));
+  }
+
+  /** Fresh credentials for a service connection (the coordinator itself, or the system account). */
+  async serviceCredentials(name: string, system = false): Promise<UserCredentials> {
+    const key = createUser();
+    return { jwt: await issueUserJwt(this.trust, name, key.getPublicKey(), undefined, system), seed: key.getSeed() };
+  }
+}
+
+/**
+ * Check a node JWT received from the coordinator before using it: signed by an account key (the
+ * signature is verified), issued to this node's own key, and from the account pinned earlier, if any.
+ */
+export function verifyNodeJwt(jwt: string, publicKey: string, pinnedAccount?: string): { account: string; issuedAt: number } {
+  let claims: { sub?: string; iss?: string; iat?: number; nats?: { type?: string } };
+  try {
+    claims = decodeJwt(jwt);
+  } catch (error) {
+    throw new Error(`the credentials are not a valid signed NATS JWT: ${(error as Error).message}`, { cause: error });
+  }
+  if (claims.nats?.type !== "user") throw new Error("the credentials are not a NATS user JWT");
+  if (claims.sub !== publicKey) throw new Error(`the credentials were issued to ${String(claims.sub)}, not to this node's key ${publicKey}`);
+  const account = claims.iss ?? "";
+  if (!account.startsWith("A")) throw new Error("the credentials are not signed by an account key");
+  if (pinnedAccount && account !== pinnedAccount) throw new Error(`the credentials come from account ${account}, not from the fleet account ${pinnedAccount} this node joined`);
+  return { account, issuedAt: claims.iat ?? 0 };
 }

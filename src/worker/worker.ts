@@ -2,8 +2,14 @@
  * The worker: identity, enrollment (and waiting for approval, across restarts), heartbeats and
  * shell execution. It never decides; it obeys the coordinator and its own limits. It refuses to
  * run anything until it is approved, and again as soon as it is removed.
+ *
+ * Enrollment: without NATS credentials the worker asks to join over the coordinator's HTTP API
+ * (a join request signed with its key; it long-polls while pending). Approval brings a NATS user
+ * JWT bound to its key and limited to its own subjects; it is checked, kept 0600 in the state
+ * dir, and used for every connection. When the server refuses it (revoked: removed or rotated),
+ * the worker drops it and asks again over HTTP, which answers with new credentials or "rejected".
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -14,6 +20,7 @@ import type { ErrorCode } from "../protocol/errors.js";
 import {
   BroadcastRequestSchema,
   ControlSchema,
+  ErrorBodySchema,
   ExecRequestSchema,
   JoinReplySchema,
   PROTOCOL_VERSION,
@@ -22,9 +29,11 @@ import {
 } from "../protocol/messages.js";
 import { signJoinRequest } from "../protocol/signed-join.js";
 import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
-import { connectNats, redactUrl, type Msg, type NatsConnection, type Subscription } from "../transport/connection.js";
+import { connectNats, isAuthError, redactUrl, type Msg, type NatsConnection, type Subscription } from "../transport/connection.js";
+import { nodeInboxPrefix, verifyNodeJwt } from "../transport/trust.js";
+import { parseNatsUrl } from "../util/net.js";
 import { request, RequestFailed } from "../transport/request.js";
-import { writeFileAtomic } from "../util/files.js";
+import { readPrivateFile, writeFileAtomic } from "../util/files.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { loadOrCreateIdentity } from "./identity.js";
 import { runShell, type ShellResult } from "./shell.js";
@@ -50,6 +59,10 @@ export interface WorkerOptions {
 
 export const CAPABILITIES = ["shell.exec"];
 const STATE_FILE = "node.json";
+/** The node's NATS user JWT (not secret on its own: it only works with the key in identity.seed). */
+export const NODE_JWT_FILE = "node.jwt";
+/** Longest wait for a decision in one enrollment request (long poll). */
+const ENROLL_WAIT_S = 25;
 const JOIN_TIMEOUT_MS = 5000;
 /** Space kept free in a reply for the JSON envelope when trimming output to the server's max payload. */
 const REPLY_ENVELOPE_BYTES = 4096;
@@ -71,6 +84,13 @@ export class Worker {
   private readonly cpu = new CpuMeter();
   private heartbeatTimer?: NodeJS.Timeout;
   private enrollTimer?: NodeJS.Timeout;
+  private httpEnrollTimer?: NodeJS.Timeout;
+  private httpEnrollAbort?: AbortController;
+  private httpFailures = 0;
+  /** NATS user JWT of this node, once approved. */
+  private jwt: string | undefined;
+  /** The fleet account that signed our first JWT: later ones must come from it too. */
+  private account: string | undefined;
   private seq = 0;
   /** Counts control messages; a join reply older than the latest control message is stale. */
   private controlEpoch = 0;
@@ -120,26 +140,192 @@ export class Worker {
         report: () => ({ node_id: this.nodeId, state: this.state, nats_connected: this.connected, running_tasks: this.running.size, version: SOFTWARE_VERSION }),
       });
     }
-    logger.info({ node_id: this.nodeId, nats: redactUrl(config.communication.nats_url) }, "worker starting; connecting to NATS");
-    const nc = await connectNats({
-      url: config.communication.nats_url,
-      name: `ocf-worker:${this.nodeId}`,
-      logger,
-      waitOnFirstConnect: true,
-      onReconnect: () => this.scheduleEnroll(0),
-    });
+    this.loadJwt();
+    if (this.jwt) {
+      logger.info({ node_id: this.nodeId, nats: redactUrl(config.communication.nats_url) }, "worker starting with its NATS credentials; connecting");
+      await this.connect();
+    } else {
+      logger.info({ node_id: this.nodeId, coordinator: this.coordinatorUrl }, "worker starting without NATS credentials; asking the coordinator to join");
+      this.scheduleHttpEnroll(0);
+    }
+  }
+
+  /** Where to ask to join: communication.coordinator_url, else the NATS host on coordinator.port. */
+  get coordinatorUrl(): string {
+    const { communication, coordinator } = this.options.config;
+    if (communication.coordinator_url) return communication.coordinator_url.replace(/\/+$/, "");
+    const { host } = parseNatsUrl(communication.nats_url);
+    return `http://${host.includes(":") ? `[${host}]` : host}:${coordinator.port}`;
+  }
+
+  private loadJwt(): void {
+    const path = join(this.options.stateDir, NODE_JWT_FILE);
+    const text = readPrivateFile(path)?.trim();
+    if (!text || !this.key) return;
+    try {
+      this.account = verifyNodeJwt(text, this.key.getPublicKey()).account;
+      this.jwt = text;
+    } catch (error) {
+      this.options.logger.warn({ path, err: (error as Error).message }, "ignoring stored NATS credentials; asking to join again");
+    }
+  }
+
+  /** Forget the NATS credentials (revoked or refused); the next join over HTTP gets new ones. */
+  private dropJwt(): void {
+    this.jwt = undefined;
+    rmSync(join(this.options.stateDir, NODE_JWT_FILE), { force: true });
+  }
+
+  /** Connect to NATS with this node's credentials, listen to its control subject and announce itself. */
+  private async connect(): Promise<void> {
+    const { logger, config } = this.options;
+    const key = this.key as KeyPair;
+    let nc: NatsConnection;
+    try {
+      nc = await connectNats({
+        url: config.communication.nats_url,
+        name: `ocf-worker:${this.nodeId}`,
+        logger,
+        waitOnFirstConnect: true,
+        credentials: () => ({ jwt: this.jwt ?? "", seed: key.getSeed() }),
+        inboxPrefix: nodeInboxPrefix(this.nodeId),
+        onReconnect: () => this.scheduleEnroll(0),
+        onClosed: (error) => this.onConnectionClosed(nc, error),
+      });
+    } catch (error) {
+      this.onConnectionClosed(undefined, error as Error);
+      return;
+    }
     if (this.stopping) {
       await nc.close();
       return;
     }
     this.nc = nc;
-    const sub = (subject: string, handler: (msg: Msg) => void): void => {
-      this.subscriptions.push(nc.subscribe(subject, { callback: (_err, msg) => handler(msg) }));
-    };
-    sub(this.subjects.control(this.nodeId), (msg) => this.onControl(msg));
+    this.subscriptions.push(nc.subscribe(this.subjects.control(this.nodeId), { callback: (_err, msg) => this.onControl(msg) }));
     await nc.flush();
-    logger.info({ node_id: this.nodeId }, "connected to NATS");
+    logger.info({ node_id: this.nodeId, secure: nc.info?.auth_required === true }, "connected to NATS");
     this.scheduleEnroll(0);
+  }
+
+  /** The connection ended without us closing it: credentials refused (revoked) or a fatal error. */
+  private onConnectionClosed(nc: NatsConnection | undefined, error: Error | undefined): void {
+    if (this.stopping || (nc !== undefined && nc !== this.nc)) return;
+    const log = this.options.logger;
+    this.nc = undefined;
+    this.subscriptions.length = 0;
+    this.commandSubscriptions = [];
+    this.stopHeartbeats();
+    if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    if (error === undefined) return; // closed on purpose (removed): the HTTP enrollment is already scheduled
+    if (isAuthError(error)) {
+      log.warn({ node_id: this.nodeId, err: error.message }, "NATS refused this node's credentials (revoked or rotated); asking the coordinator again");
+      this.dropJwt();
+      this.scheduleHttpEnroll(0);
+    } else {
+      log.error({ node_id: this.nodeId, err: error.message }, "NATS connection closed; reconnecting in 5 s");
+      setTimeout(() => {
+        if (!this.stopping && !this.nc) void (this.jwt ? this.connect() : this.scheduleHttpEnroll(0));
+      }, 5000).unref();
+    }
+  }
+
+  private scheduleHttpEnroll(delayMs: number): void {
+    if (this.stopping) return;
+    if (this.httpEnrollTimer) clearTimeout(this.httpEnrollTimer);
+    this.httpEnrollTimer = setTimeout(() => void this.httpEnroll(), delayMs);
+  }
+
+  private joinRequest() {
+    const facts = machineFacts();
+    return signJoinRequest(this.key as KeyPair, {
+      node_id: this.nodeId,
+      name: this.options.name ?? this.nodeId,
+      ...facts,
+      labels: this.labels,
+      capabilities: CAPABILITIES,
+      version: SOFTWARE_VERSION,
+      max_concurrent_tasks: this.options.config.worker.max_concurrent_tasks,
+      ts: Date.now(),
+    });
+  }
+
+  /** Ask to join over HTTP (long poll while pending); on approval store the JWT and connect. */
+  private async httpEnroll(): Promise<void> {
+    if (this.stopping || this.nc) return;
+    const log = this.options.logger;
+    const wait = this.state === "pending" ? ENROLL_WAIT_S : 0;
+    const url = `${this.coordinatorUrl}/api/v1/enroll?wait=${wait}`;
+    const started = Date.now();
+    const jitter = (ms: number): number => ms + Math.floor(Math.random() * ms * 0.3);
+    this.httpEnrollAbort = new AbortController();
+    let status: number;
+    let body: unknown;
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(this.joinRequest()),
+        signal: AbortSignal.any([this.httpEnrollAbort.signal, AbortSignal.timeout((ENROLL_WAIT_S + 10) * 1000)]),
+      });
+      status = response.status;
+      body = await response.json().catch(() => undefined);
+    } catch (error) {
+      if (this.stopping) return;
+      this.httpFailures += 1;
+      const delay = Math.min(30_000, 1000 * 2 ** Math.min(this.httpFailures, 5));
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      log.warn({ coordinator: this.coordinatorUrl, err: cause?.code ?? cause?.message ?? (error as Error).message, retry_s: Math.round(delay / 1000) }, "coordinator not reachable to ask to join (check communication.coordinator_url, the port and the firewall); retrying");
+      this.scheduleHttpEnroll(jitter(delay));
+      return;
+    }
+    this.httpFailures = 0;
+    if (this.stopping) return;
+    const failure = ErrorBodySchema.safeParse((body as { error?: unknown } | undefined)?.error);
+    if (status !== 200 || failure.success) {
+      const code = failure.success ? failure.data.code : "internal";
+      const message = failure.success ? failure.data.message : `HTTP ${status} from ${this.coordinatorUrl}`;
+      log.error({ code, err: message }, "the coordinator refused the join request");
+      this.scheduleHttpEnroll(jitter(code === "rate_limited" ? 30_000 : 60_000));
+      return;
+    }
+    let reply;
+    try {
+      reply = JoinReplySchema.parse({ v: PROTOCOL_VERSION, ...(body as object) });
+      if (reply.node_id !== this.nodeId) throw new Error(`the answer is about node ${reply.node_id}`);
+    } catch (error) {
+      log.error({ err: (error as Error).message }, "the coordinator's answer to the join request is not valid; retrying");
+      this.scheduleHttpEnroll(jitter(30_000));
+      return;
+    }
+    this.requestId = reply.request_id ?? this.requestId;
+    if (reply.status === "approved") {
+      if (!reply.jwt) {
+        log.error("approved, but the coordinator sent no NATS credentials; retrying");
+        this.scheduleHttpEnroll(jitter(30_000));
+        return;
+      }
+      try {
+        const { account } = verifyNodeJwt(reply.jwt, (this.key as KeyPair).getPublicKey(), this.account);
+        this.account = account;
+      } catch (error) {
+        log.error({ err: (error as Error).message }, "refusing the NATS credentials the coordinator sent; retrying");
+        this.scheduleHttpEnroll(jitter(60_000));
+        return;
+      }
+      this.jwt = reply.jwt;
+      writeFileAtomic(join(this.options.stateDir, NODE_JWT_FILE), `${reply.jwt}\n`, 0o600);
+      log.info({ node_id: this.nodeId, account: this.account }, "approved: received this node's NATS credentials");
+      await this.connect();
+      return;
+    }
+    if (reply.status === "pending") {
+      this.setState("pending", { request_id: reply.request_id });
+      // Next time the server holds the request until a decision; if it did not wait, do not spin.
+      this.scheduleHttpEnroll(wait > 0 && Date.now() - started < 2000 ? jitter(3000) : 0);
+      return;
+    }
+    this.setState(this.state === "approved" || this.state === "removed" ? "removed" : "rejected", { reason: reply.message, request_id: reply.request_id });
+    this.scheduleHttpEnroll(jitter(300_000));
   }
 
   private saveState(): void {
@@ -154,15 +340,6 @@ export class Worker {
     const changed = state !== this.state;
     this.state = state;
     if (changed) this.saveState();
-    const key = state;
-    if (key === this.lastLoggedState) return;
-    this.lastLoggedState = key;
-    const log = this.options.logger;
-    const fields = { node_id: this.nodeId, ...detail };
-    if (state === "approved") log.info(fields, "approved: this node is a member of the fleet");
-    else if (state === "pending") log.info(fields, `waiting for approval: on the master run  ocf nodes approve ${String(detail.request_id ?? this.nodeId)}`);
-    else if (state === "rejected") log.error(fields, "join request rejected by the coordinator; this node will not run anything");
-    else if (state === "removed") log.error(fields, "this node was removed from the fleet; it will not run anything");
     if (state === "approved") {
       this.listenForCommands();
       this.startHeartbeats();
@@ -170,6 +347,14 @@ export class Worker {
       this.stopListeningForCommands();
       this.stopHeartbeats();
     }
+    if (state === this.lastLoggedState) return;
+    this.lastLoggedState = state;
+    const log = this.options.logger;
+    const fields = { node_id: this.nodeId, ...detail };
+    if (state === "approved") log.info(fields, "approved: this node is a member of the fleet");
+    else if (state === "pending") log.info(fields, `waiting for approval: on the master run  ocf nodes approve ${String(detail.request_id ?? this.nodeId)}`);
+    else if (state === "rejected") log.error(fields, "join request rejected by the coordinator; this node will not run anything");
+    else if (state === "removed") log.error(fields, "this node was removed from the fleet; it will not run anything");
   }
 
   private listenForCommands(): void {
@@ -196,18 +381,8 @@ export class Worker {
   private async enroll(): Promise<void> {
     const nc = this.nc;
     if (!nc || this.stopping || !this.key) return;
-    const { config, logger } = this.options;
-    const facts = machineFacts();
-    const join = signJoinRequest(this.key, {
-      node_id: this.nodeId,
-      name: this.options.name ?? this.nodeId,
-      ...facts,
-      labels: this.labels,
-      capabilities: CAPABILITIES,
-      version: SOFTWARE_VERSION,
-      max_concurrent_tasks: config.worker.max_concurrent_tasks,
-      ts: Date.now(),
-    });
+    const { logger } = this.options;
+    const join = this.joinRequest();
     const jitter = (ms: number): number => ms + Math.floor(Math.random() * ms * 0.3);
     const epoch = this.controlEpoch;
     try {
@@ -219,9 +394,9 @@ export class Worker {
       }
       const failure = asErrorReply(data);
       if (failure) {
+        // Not (or no longer) approved with this key: leave NATS and ask over HTTP, which says why.
         logger.error({ code: failure.error.code, err: failure.error.message }, "join request refused");
-        this.setState(this.state === "approved" ? "removed" : this.state);
-        this.scheduleEnroll(jitter(60_000));
+        this.leaveNats(this.state === "approved" ? "removed" : this.state);
         return;
       }
       const reply = decodeMessage(data, JoinReplySchema);
@@ -247,12 +422,23 @@ export class Worker {
         this.setState("approved");
         this.scheduleEnroll(300_000);
       } else if (this.state !== "new" || control.type === "rejected") {
-        this.setState(control.type === "rejected" ? "rejected" : "removed", { reason: control.message });
-        this.scheduleEnroll(60_000);
+        this.leaveNats(control.type === "rejected" ? "rejected" : "removed", { reason: control.message });
       }
     } catch (error) {
       this.options.logger.warn({ err: (error as Error).message }, "invalid control message ignored");
     }
+  }
+
+  /** Removed or refused: stop obeying, forget the credentials, close NATS, ask (rarely) over HTTP. */
+  private leaveNats(state: EnrollmentState, detail: Record<string, unknown> = {}): void {
+    this.setState(state, detail);
+    this.dropJwt();
+    const nc = this.nc;
+    this.nc = undefined;
+    if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    this.subscriptions.length = 0;
+    if (nc && !nc.isClosed()) void nc.close().catch(() => undefined);
+    this.scheduleHttpEnroll(60_000);
   }
 
   private startHeartbeats(): void {
@@ -407,6 +593,8 @@ export class Worker {
     if (this.stopping) return;
     this.stopping = true;
     if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    if (this.httpEnrollTimer) clearTimeout(this.httpEnrollTimer);
+    this.httpEnrollAbort?.abort();
     this.stopHeartbeats();
     const running = [...this.running.values()];
     for (const entry of running) entry.controller.abort();

@@ -11,6 +11,9 @@ import { ConfigSchema, type Config } from "../../src/config/schema.js";
 import { Coordinator } from "../../src/coordinator/coordinator.js";
 import type { Labels } from "../../src/protocol/messages.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/transport/nats-server.js";
+import { connectNats, type NatsConnection } from "../../src/transport/connection.js";
+import { TrustStore } from "../../src/transport/trust.js";
+import { TRUST_DIR } from "../../src/coordinator/coordinator.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { Worker } from "../../src/worker/worker.js";
 
@@ -40,6 +43,7 @@ export interface ConfigOverrides {
   coordinator?: Partial<Config["coordinator"]>;
   worker?: Partial<Config["worker"]>;
   log?: Partial<Config["log"]>;
+  communication?: Partial<Config["communication"]>;
 }
 
 /** A config for tests: fast liveness, free HTTP port, everything under `dir`. */
@@ -48,7 +52,7 @@ export function testConfig(natsUrl: string, dir: string, overrides: ConfigOverri
     storage: { type: "sqlite", path: join(dir, "cluster.db") },
     coordinator: { host: "127.0.0.1", port: 0, heartbeat_timeout: 2, heartbeat_check_interval: 0.2, state_dir: join(dir, "coordinator"), exec_timeout: 30, ...overrides.coordinator },
     worker: { heartbeat_interval: 0.2, port: 0, state_dir: join(dir, "worker"), ...overrides.worker },
-    communication: { nats_url: natsUrl },
+    communication: { nats_url: natsUrl, ...overrides.communication },
     log: { level: "silent", dir: join(dir, "logs"), ...overrides.log },
   });
 }
@@ -71,15 +75,39 @@ export class TestFleet {
   }
 
   config(extra: ConfigOverrides = {}): Config {
+    const coordinatorUrl = this.coordinator?.url || undefined;
     return testConfig(this.nats.url, this.dir, {
       coordinator: { ...this.overrides.coordinator, ...extra.coordinator },
       worker: { ...this.overrides.worker, ...extra.worker },
       log: { ...this.overrides.log, ...extra.log },
+      communication: { ...(coordinatorUrl ? { coordinator_url: coordinatorUrl } : {}), ...this.overrides.communication, ...extra.communication },
     });
   }
 
-  async startNats(port?: number): Promise<void> {
-    this.nats = await startNatsServer({ dir: join(this.dir, "nats"), ...(port ? { port } : {}), jetstream: false });
+  /** The fleet's NATS trust, kept where the coordinator of this fleet keeps it. */
+  trust(): Promise<TrustStore> {
+    return TrustStore.open(join(this.dir, "coordinator", TRUST_DIR));
+  }
+
+  /**
+   * Start nats-server on a free port (or `port`), in operator mode trusting this fleet's keys as
+   * `ocf up` does; `secure: false` starts an open server that lets anyone in.
+   */
+  async startNats(port?: number, options: { secure?: boolean; maxPayloadBytes?: number } = {}): Promise<void> {
+    const extraConfig = options.secure === false ? [] : await (await this.trust()).serverConfig(join(this.dir, "nats", "jwt"));
+    this.nats = await startNatsServer({
+      dir: join(this.dir, "nats"),
+      ...(port ? { port } : {}),
+      ...(options.maxPayloadBytes ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
+      jetstream: false,
+      extraConfig,
+    });
+  }
+
+  /** A NATS connection with full rights in the fleet account (what the coordinator holds). */
+  async connectAdmin(): Promise<NatsConnection> {
+    const credentials = await (await this.trust()).serviceCredentials("test-admin");
+    return connectNats({ url: this.nats.url, name: "test-admin", logger: silentLogger(), credentials });
   }
 
   async startCoordinator(extra: ConfigOverrides = {}, preApproved: Array<{ nodeId: string; publicKey: string }> = []): Promise<Coordinator> {

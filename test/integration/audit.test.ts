@@ -32,6 +32,7 @@ describe("audit trail", () => {
       "admin pairing.approve audited approved",
       "unknown pairing.pending unwanted pending",
       "admin pairing.reject unwanted rejected",
+      "coordinator nats.revoke unwanted revoked",
       "admin exec audited ok",
       "admin exec audited policy_denied",
       "admin exec ghost node_not_found",
@@ -47,10 +48,10 @@ describe("audit trail", () => {
     assert.equal(denied?.detail?.path, "/api/v1/nodes");
 
     // Filters.
-    assert.deepEqual((await fleet.client.audit({ node: "unwanted" })).map((e) => e.action), ["pairing.reject", "pairing.pending"]);
+    assert.deepEqual((await fleet.client.audit({ node: "unwanted" })).map((e) => e.action), ["nats.revoke", "pairing.reject", "pairing.pending"]);
     assert.equal((await fleet.client.audit({ action: "exec" })).length, 3);
     assert.equal((await fleet.client.audit({ action: "exec", limit: 1 }))[0]?.node_id, "ghost");
-    assert.equal((await fleet.client.audit({ since: "1h" })).length, 9);
+    assert.equal((await fleet.client.audit({ since: "1h" })).length, 10);
     assert.equal((await fleet.client.audit({ until: "2000-01-01T00:00:00Z" })).length, 0);
     await assert.rejects(fleet.client.audit({ since: "yesterday-ish" }), (error: Error) => error instanceof ClientError && error.code === "bad_request");
     await assert.rejects(fleet.client.audit({ limit: 5000 }), (error: Error) => error instanceof ClientError && error.code === "bad_request");
@@ -71,7 +72,7 @@ describe("audit trail", () => {
     assert.match(result.stdout, /^TIME\s+ACTOR\s+ACTION\s+NODE/m);
     assert.match(result.stdout, /admin\s+exec\s+audited\s+ok\s+0\s+\d+\s+echo audited run/);
     const json = await runCli(["audit", "--node", "unwanted", "--json"], { env });
-    assert.deepEqual((JSON.parse(json.stdout) as Array<{ action: string }>).map((e) => e.action), ["pairing.reject", "pairing.pending"]);
+    assert.deepEqual((JSON.parse(json.stdout) as Array<{ action: string }>).map((e) => e.action), ["nats.revoke", "pairing.reject", "pairing.pending"]);
     const bad = await runCli(["audit", "--limit", "0"], { env });
     assert.equal(bad.code, 2);
   });

@@ -115,7 +115,7 @@ describe("ocf CLI against a running fleet", () => {
 
   test("a real worker process: SIGTERM kills its running command, reports it, and exits 0", async () => {
     const config = join(fleet.dir, "cli-worker.yaml");
-    writeFileSync(config, `communication: { nats_url: "${fleet.nats.url}" }\nworker: { heartbeat_interval: 0.2, port: 0, state_dir: ${join(fleet.dir, "cli-worker")} }\nlog: { level: info, dir: ${join(fleet.dir, "cli-logs")} }\n`);
+    writeFileSync(config, `communication: { nats_url: "${fleet.nats.url}", coordinator_url: "${fleet.coordinator?.url}" }\nworker: { heartbeat_interval: 0.2, port: 0, state_dir: ${join(fleet.dir, "cli-worker")} }\nlog: { level: info, dir: ${join(fleet.dir, "cli-logs")} }\n`);
     const worker = spawnCli(["--config", config, "worker", "--node-id", "proc-worker"]);
     const exited = new Promise<number | null>((r) => worker.once("exit", (code) => r(code)));
     try {
@@ -199,7 +199,7 @@ describe("ocf up (the quick start's foreground fleet)", () => {
       await waitFor("fleet up", () => out.includes("Try, in another terminal"), 60_000, 100);
       assert.match(out, new RegExp(`started nats-server on nats://127.0.0.1:${natsPort}`));
       assert.match(out, /Admin token \(printed once/);
-      assert.match(out, /health: ok \(nats connected, db ok, 1\/1 nodes online\)/);
+      assert.match(out, /health: ok \(nats connected, secure, db ok, 1\/1 nodes online\)/);
       assert.match(out, /local-one\s+local-one\s+online/);
       const token = readFileSync(join(dir.path, "state", "coordinator", "admin.token"), "utf8").trim();
       const env = { OCF_URL: `http://127.0.0.1:${httpPort}`, OCF_TOKEN: token };

@@ -112,9 +112,8 @@ describe("exec through coordinator and worker", () => {
 describe("replies larger than the server's max_payload", () => {
   const fleet = new TestFleet();
   before(async () => {
-    const { startNatsServer } = await import("../../src/transport/nats-server.js");
     // A server with a small max payload (Debian's default is 1 MB; 64 KiB makes the point faster).
-    fleet.nats = await startNatsServer({ dir: join(fleet.dir, "nats"), jetstream: false, maxPayloadBytes: 64 * 1024 });
+    await fleet.startNats(undefined, { maxPayloadBytes: 64 * 1024 });
     await fleet.startCoordinator();
     await fleet.addApprovedWorker("small-pipe");
   });

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, errors } from "@nats-io/transport-node";
+import { errors } from "@nats-io/transport-node";
 import { ClientError } from "../../src/client/client.js";
 import { encodeMessage } from "../../src/protocol/codec.js";
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { TestFleet, waitFor } from "../helpers/fleet.js";
 
 /** A request on `subject` finds nobody listening. */
-async function assertNoResponder(url: string, subject: string): Promise<void> {
-  const nc = await connect({ servers: url });
+async function assertNoResponder(fleet: TestFleet, subject: string): Promise<void> {
+  const nc = await fleet.connectAdmin();
   try {
     await assert.rejects(
       nc.request(subject, encodeMessage({ v: PROTOCOL_VERSION, id: "x1", command: "touch /tmp/ocf-should-not-exist", timeout_ms: 1000, max_output_bytes: 100 }), { timeout: 3000 }),
@@ -85,7 +85,7 @@ describe("pairing over a real nats-server", () => {
     assert.equal((await fleet.client.pending()).some((r) => r.node_id === "charlie"), false);
     await expectClientError(fleet.client.exec("charlie", "true"), "node_not_found", 404);
     // The rejected worker does not even listen for work: a direct NATS request finds no responder.
-    await assertNoResponder(fleet.nats.url, "ocf.node.charlie.exec");
+    await assertNoResponder(fleet, "ocf.node.charlie.exec");
     // Restarting the worker with the same identity: still rejected.
     await fleet.stopWorker("charlie");
     const again = await fleet.startWorker("charlie");
@@ -99,7 +99,7 @@ describe("pairing over a real nats-server", () => {
     assert.equal(removed.id, "delta");
     await expectClientError(fleet.client.exec("delta", "true"), "node_not_found", 404);
     await waitFor("worker knows it was removed", () => worker.state === "removed");
-    await assertNoResponder(fleet.nats.url, "ocf.node.delta.exec");
+    await assertNoResponder(fleet, "ocf.node.delta.exec");
     // It asks again on restart and is told it is rejected (not pending).
     await fleet.stopWorker("delta");
     const again = await fleet.startWorker("delta");

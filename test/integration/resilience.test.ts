@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeMessage, encodeMessage } from "../../src/protocol/codec.js";
 import { ExecResultSchema, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
-import { startNatsServer } from "../../src/transport/nats-server.js";
 import { TestFleet, waitFor } from "../helpers/fleet.js";
 
 describe("worker survives a nats-server restart", () => {
@@ -23,7 +22,7 @@ describe("worker survives a nats-server restart", () => {
     assert.equal(health.status, "degraded");
     await assert.rejects(fleet.client.exec("survivor", "true"), /not connected to NATS/);
     await new Promise((r) => setTimeout(r, 1500));
-    fleet.nats = await startNatsServer({ dir: `${fleet.dir}/nats`, port, jetstream: false });
+    await fleet.startNats(port);
     await waitFor("coordinator reconnected", async () => (await fleet.client.health()).status === "ok", 20_000, 200);
     const result = await waitFor("exec after restart", async () => {
       const r = await fleet.client.exec("survivor", "echo again");
@@ -42,7 +41,7 @@ describe("garbage on the wire never crashes anything", () => {
     await fleet.startNats();
     await fleet.startCoordinator();
     await fleet.addApprovedWorker("target");
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await fleet.connectAdmin();
   });
   after(async () => {
     await nc.close();

@@ -296,8 +296,9 @@ describe("pairing", () => {
     assert.equal(registry.get("local")?.public_key, local);
     assert.equal(requests.get(otherReply.request_id ?? "")?.status, "rejected", "the other pending key lost the id");
     fleetError(() => pairing.join(other, joinPayload("local")), "identity_mismatch");
-    // The pre-approval is bound to its node id: the same key for another id waits.
-    assert.equal(pairing.join(local, joinPayload("elsewhere")).status, "pending");
+    // A key belongs to one node id: the same key asking as another id is refused.
+    fleetError(() => pairing.join(local, joinPayload("elsewhere")), "identity_mismatch");
+    assert.equal(pairing.pending().some((request) => request.node_id === "elsewhere"), false);
   });
 
   test("pairing state survives a restart (same database)", () => {

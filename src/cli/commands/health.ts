@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
+import { natsSummary } from "../format.js";
 
 export function register(program: Command): void {
   program
@@ -13,7 +14,7 @@ export function register(program: Command): void {
         const n = report.nodes;
         console.log(`status:   ${report.status}`);
         console.log(`version:  ${report.version}   uptime: ${report.uptime_s}s`);
-        console.log(`nats:     ${report.nats.connected ? "connected" : "DISCONNECTED"}`);
+        console.log(`nats:     ${natsSummary(report)}`);
         console.log(`database: ${report.db.ok ? "ok" : "NOT OK"}`);
         console.log(`nodes:    ${n.total} approved (${n.online} online, ${n.offline} offline), ${n.pending} pending`);
       }

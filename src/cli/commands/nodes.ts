@@ -97,4 +97,14 @@ export function register(program: Command): void {
       if (globals(command).json) printJson({ removed });
       else console.log(`removed ${removed.id}`);
     });
+
+  nodes
+    .command("rotate <node>")
+    .description("reissue a node's NATS credentials: the old ones stop working at once, the node fetches new ones in seconds")
+    .action(async (ref: string, _options, command: Command) => {
+      const result = await clientFor(command).rotate(ref).catch(fromClientError);
+      if (globals(command).json) printJson(result);
+      else if (result.secure) console.log(`revoked the NATS credentials of ${result.node_id} (at ${result.revoked_at}); it reconnects with new ones`);
+      else console.log(`recorded the revocation for ${result.node_id}, but the NATS server is OPEN (not in operator mode), so nothing was cut off; see docs/SECURITY.md`);
+    });
 }

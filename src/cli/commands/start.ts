@@ -7,6 +7,7 @@ import { launchWorker } from "../../launch/worker.js";
 import { collect, globals, loadCliConfig, parseLabels, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { nodesTable } from "./nodes.js";
+import { natsSummary } from "../format.js";
 
 function parseApproveKey(value: string, previous: Array<{ nodeId: string; publicKey: string }> = []) {
   const [nodeId, publicKey] = value.split(":");
@@ -77,7 +78,7 @@ export function register(program: Command): void {
             return;
           }
           console.log(`\n=== Fleet is up: coordinator ${client.url}`);
-          console.log(`health: ${health.status} (nats ${health.nats.connected ? "connected" : "DISCONNECTED"}, db ${health.db.ok ? "ok" : "NOT OK"}, ${health.nodes.online}/${health.nodes.total} nodes online)`);
+          console.log(`health: ${health.status} (nats ${natsSummary(health)}, db ${health.db.ok ? "ok" : "NOT OK"}, ${health.nodes.online}/${health.nodes.total} nodes online)`);
           console.log(`\n${nodesTable(nodes)}\n`);
           console.log(`Try, in another terminal:\n  bin/ocf nodes list\n  bin/ocf exec ${nodeId} "uname -a"\n  bin/ocf broadcast "uptime"\n  curl ${client.url}/health\nCtrl-C stops everything.\n`);
         },

@@ -1,5 +1,7 @@
 /**
- * The coordinator's HTTP API (fastify). Every route but /health needs `Authorization: Bearer`.
+ * The coordinator's HTTP API (fastify). Every route but /health and the enrollment door
+ * (`POST /api/v1/enroll`, authenticated by the node key's signature instead) needs
+ * `Authorization: Bearer`.
  * Errors are always `{error:{code,message}}` with the matching status; nothing a client sends
  * can crash the process.
  */
@@ -7,7 +9,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from "zod";
 import { describeZodError } from "../../protocol/codec.js";
 import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.js";
-import { LabelsSchema } from "../../protocol/messages.js";
+import { JoinRequestSchema, LabelsSchema } from "../../protocol/messages.js";
+import type { Enrollment } from "../enrollment.js";
 import type { HealthReport } from "../../protocol/api.js";
 import { requiredScope, scopeAllows, type TokenService } from "../tokens.js";
 import { TOKEN_SCOPES } from "../../storage/tokens.js";
@@ -36,7 +39,12 @@ export interface HttpDeps {
   audit: AuditRepository;
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: string; key: string } | undefined;
+  enrollment: Enrollment;
+  /** Revoke a node's NATS credentials so it must fetch new ones (`ocf nodes rotate`). */
+  rotate: (nodeId: string, actor: string) => Promise<{ node_id: string; revoked_at: string; secure: boolean }>;
 }
+
+const EnrollQuery = z.strictObject({ wait: z.coerce.number().min(0).max(30).default(0) });
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -108,7 +116,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors the router raises before any route (bad URL encoding, an over-long id) keep our JSON shape.
     frameworkErrors: (error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply) => {
       const message = error.code === "FST_ERR_MAX_PARAM_LENGTH" ? `an id in the path is longer than ${MAX_PARAM_LENGTH} characters` : `bad request URL: ${error.message}`;
@@ -121,6 +129,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.addHook("onRequest", async (request, reply) => {
     if (request.url === "/health" || request.url.startsWith("/health?")) return;
+    if (request.method === "POST" && (request.url === "/api/v1/enroll" || request.url.startsWith("/api/v1/enroll?"))) return;
     const presented = bearer(request);
     const path = request.url.split("?")[0];
     if (presented === undefined) {
@@ -165,6 +174,18 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.get("/health", async (_request, reply) => {
     const report = deps.health();
     return reply.code(report.status === "ok" ? 200 : 503).send(report);
+  });
+
+  app.post("/api/v1/enroll", async (request) => {
+    deps.enrollment.admit(request.ip);
+    const query = parseBody(EnrollQuery, request.query);
+    const body = parseBody(JoinRequestSchema, request.body);
+    return deps.enrollment.enroll(body, query.wait * 1000);
+  });
+
+  app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/rotate", async (request) => {
+    const node = deps.registry.resolve(request.params.id);
+    return deps.rotate(node.id, request.actor);
   });
 
   app.get("/api/v1/nodes", async () => {
