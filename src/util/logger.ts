@@ -2,7 +2,7 @@
  * Structured JSON logs (pino) to a file such as logs/coordinator.log, plus readable lines on a
  * terminal. Secrets must never be passed to the logger; `redact` covers the usual field names.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
@@ -22,7 +22,7 @@ export interface LoggerOptions {
   sync?: boolean;
 }
 
-export const REDACT_PATHS = ["token", "*.token", "authorization", "*.authorization", "seed", "*.seed", "headers.authorization"];
+export const REDACT_PATHS = ["token", "*.token", "authorization", "*.authorization", "seed", "*.seed", "headers.authorization", "jwt", "*.jwt"];
 
 export function createLogger(options: LoggerOptions): Logger {
   const streams: StreamEntry[] = [];
@@ -30,7 +30,9 @@ export function createLogger(options: LoggerOptions): Logger {
     mkdirSync(options.dir, { recursive: true });
     streams.push({
       level: options.level === "silent" ? "fatal" : options.level,
-      stream: pino.destination({ dest: join(options.dir, `${options.name}.log`), mkdir: true, sync: options.sync ?? false }),
+      // Opened here, synchronously: a process that exits right after starting (a port in use) must
+      // not trip over a log file that is still being opened ("sonic boom is not ready yet").
+      stream: pino.destination({ dest: openSync(join(options.dir, `${options.name}.log`), "a", 0o640), sync: options.sync ?? false }),
     });
   }
   if (options.console === "text") {

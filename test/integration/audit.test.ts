@@ -58,7 +58,7 @@ describe("audit trail", () => {
 
     // The same trail as JSON lines in logs/audit.log, and no secret in it.
     const lines = readFileSync(join(fleet.dir, "logs", "audit.log"), "utf8").trim().split("\n");
-    assert.equal(lines.length, 9);
+    assert.equal(lines.length, 10);
     const text = lines.join("\n");
     assert.ok(!text.includes(fleet.token), "the admin token never reaches the audit log");
     assert.ok(!text.includes("ocf_not_the_token"), "a presented wrong token is not logged either");

@@ -10,6 +10,7 @@ const ROUTES: Array<{ method: string; path: (id: string) => string; body?: unkno
   { method: "POST", path: (id) => `/api/v1/pending/${id}/approve`, body: {} },
   { method: "POST", path: (id) => `/api/v1/pending/${id}/reject`, body: {} },
   { method: "DELETE", path: (id) => `/api/v1/tokens/${id}` },
+  { method: "POST", path: (id) => `/api/v1/nodes/${id}/rotate`, body: {} },
 ];
 
 const HOSTILE_IDS = [
@@ -60,7 +61,7 @@ describe("hostile HTTP input on every endpoint", () => {
 
   test("oversized and malformed inputs on every body and query", async () => {
     const big = "y".repeat(300 * 1024);
-    for (const path of ["/api/v1/exec", "/api/v1/broadcast", "/api/v1/tokens", "/api/v1/pending/x/reject"]) {
+    for (const path of ["/api/v1/exec", "/api/v1/broadcast", "/api/v1/tokens", "/api/v1/pending/x/reject", "/api/v1/enroll"]) {
       const oversized = await call("POST", path, { command: big, node: "target", name: "n", scope: "read", reason: big });
       assert.equal(oversized.status, 413, path);
       const nested = await call("POST", path, `{"a":${"[".repeat(5000)}${"]".repeat(5000)}}`);

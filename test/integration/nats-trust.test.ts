@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { encodeUser } from "@nats-io/jwt";
 import { createUser } from "@nats-io/nkeys";
 import { connect, jwtAuthenticator, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { subjects } from "../../src/protocol/subjects.js";
@@ -89,6 +90,12 @@ describe("NATS operator mode: per-node permissions and revocation (real nats-ser
     const key = createUser();
     const jwt = await issueUserJwt(foreign, "intruder", key.getPublicKey(), nodePermissions(s, "node-a"));
     await assert.rejects(connect({ servers: server.url, authenticator: jwtAuthenticator(jwt, key.getSeed()), maxReconnectAttempts: 0, timeout: 2000 }), /Authorization Violation/);
+  });
+
+  test("an expired JWT cannot connect", async () => {
+    const key = createUser();
+    const expired = await encodeUser("late", key, trust.account, nodePermissions(s, "node-late"), { exp: Math.floor(Date.now() / 1000) - 60 });
+    await assert.rejects(connect({ servers: server.url, authenticator: jwtAuthenticator(expired, key.getSeed()), maxReconnectAttempts: 0, timeout: 2000 }), /Authorization Violation|expired/i);
   });
 
   test("revocation pushed to the server cuts a live connection and refuses the reconnect", async () => {

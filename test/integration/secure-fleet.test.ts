@@ -101,8 +101,10 @@ describe("secure fleet: operator mode end to end, under attack", () => {
     alpha.nc.publish(s.heartbeat("bravo"), encodeMessage({ v: PROTOCOL_VERSION, node_id: "bravo", ts: Date.now(), seq: 1, load: { cpu: 99, memory: 99, disk: 99, running_tasks: 0, max_concurrent_tasks: 1 } }));
     alpha.nc.publish(s.exec("bravo"), encodeMessage({ v: PROTOCOL_VERSION, id: "evil", command: "touch /tmp/ocf-pwned", timeout_ms: 1000, max_output_bytes: 10 }));
     alpha.nc.publish(s.control("bravo"), encodeMessage({ v: PROTOCOL_VERSION, type: "removed", node_id: "bravo" }));
+    // A forged exec result straight into an inbox (results travel only as replies to requests received).
+    alpha.nc.publish("_INBOX.forged.1", encodeMessage({ v: PROTOCOL_VERSION, id: "x", node_id: "bravo", status: "ok", exit_code: 0, signal: null, stdout: "fake", stderr: "", duration_ms: 1, truncated: false }));
     await alpha.nc.flush();
-    await waitFor("seven violations", () => alpha.statuses.filter((st) => st.type === "error").length >= 7, 5000);
+    await waitFor("eight violations", () => alpha.statuses.filter((st) => st.type === "error").length >= 8, 5000);
     const violations = alpha.statuses.map((st) => (st.type === "error" ? st.error.message : "")).join("; ");
     for (const what of [
       'Subscription to "ocf.node.bravo.exec"',
@@ -112,6 +114,7 @@ describe("secure fleet: operator mode end to end, under attack", () => {
       'Publish to "ocf.node.bravo.hb"',
       'Publish to "ocf.node.bravo.exec"',
       'Publish to "ocf.node.bravo.ctl"',
+      'Publish to "_INBOX.forged.1"',
     ]) {
       assert.ok(violations.includes(what), `${what} must be refused; got: ${violations}`);
     }
@@ -157,6 +160,16 @@ describe("secure fleet: operator mode end to end, under attack", () => {
     response = await enroll(signJoinRequest(createUser(), joinPayload("alpha")));
     assert.equal(response.status, 409);
     assert.equal(((await response.json()) as { error: { code: string } }).error.code, "identity_mismatch");
+    // A captured (replayed) join of an approved node gets a JWT bound to that node's key: useless
+    // without the node's seed.
+    const alphaKey = fromSeed(credsOf("alpha").seed);
+    response = await enroll(signJoinRequest(alphaKey, joinPayload("alpha")));
+    const replayed = (await response.json()) as { status: string; jwt: string };
+    assert.equal(replayed.status, "approved");
+    await assert.rejects(
+      connect({ servers: fleet.nats.url, authenticator: jwtAuthenticator(replayed.jwt, createUser().getSeed()), maxReconnectAttempts: 0, timeout: 2000 }),
+      /Authorization Violation/,
+    );
     // The genuine request is pending and gets no credentials.
     response = await enroll(genuine);
     const body = (await response.json()) as { status: string; jwt?: string };
