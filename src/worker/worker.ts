@@ -89,8 +89,6 @@ export class Worker {
   private httpFailures = 0;
   /** NATS user JWT of this node, once approved. */
   private jwt: string | undefined;
-  /** The fleet account that signed our first JWT: later ones must come from it too. */
-  private account: string | undefined;
   private seq = 0;
   /** Counts control messages; a join reply older than the latest control message is stale. */
   private controlEpoch = 0;
@@ -163,7 +161,7 @@ export class Worker {
     const text = readPrivateFile(path)?.trim();
     if (!text || !this.key) return;
     try {
-      this.account = verifyNodeJwt(text, this.key.getPublicKey()).account;
+      verifyNodeJwt(text, this.key.getPublicKey());
       this.jwt = text;
     } catch (error) {
       this.options.logger.warn({ path, err: (error as Error).message }, "ignoring stored NATS credentials; asking to join again");
@@ -304,9 +302,11 @@ export class Worker {
         this.scheduleHttpEnroll(jitter(30_000));
         return;
       }
+      let account: string;
       try {
-        const { account } = verifyNodeJwt(reply.jwt, (this.key as KeyPair).getPublicKey(), this.account);
-        this.account = account;
+        // Signed by an account and issued to our own key. (A JWT from another account could only
+        // work on a server trusting that account, and we only ever connect to communication.nats_url.)
+        account = verifyNodeJwt(reply.jwt, (this.key as KeyPair).getPublicKey()).account;
       } catch (error) {
         log.error({ err: (error as Error).message }, "refusing the NATS credentials the coordinator sent; retrying");
         this.scheduleHttpEnroll(jitter(60_000));
@@ -314,7 +314,7 @@ export class Worker {
       }
       this.jwt = reply.jwt;
       writeFileAtomic(join(this.options.stateDir, NODE_JWT_FILE), `${reply.jwt}\n`, 0o600);
-      log.info({ node_id: this.nodeId, account: this.account }, "approved: received this node's NATS credentials");
+      log.info({ node_id: this.nodeId, account }, "approved: received this node's NATS credentials");
       await this.connect();
       return;
     }

@@ -3,7 +3,7 @@
  * each attack must fail safely, and the fleet must keep working for everyone else.
  */
 import assert from "node:assert/strict";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createUser, fromSeed } from "@nats-io/nkeys";
@@ -14,6 +14,7 @@ import { signJoinRequest } from "../../src/protocol/signed-join.js";
 import { subjects } from "../../src/protocol/subjects.js";
 import { nodeInboxPrefix } from "../../src/transport/trust.js";
 import { NODE_JWT_FILE } from "../../src/worker/worker.js";
+import { freePort } from "../../src/util/net.js";
 import { TestFleet, waitFor } from "../helpers/fleet.js";
 
 const s = subjects();
@@ -220,6 +221,32 @@ describe("secure fleet: operator mode end to end, under attack", () => {
     }
     assert.ok(limited, "rate limit reached within 130 requests");
     assert.equal(((await limited.json()) as { error: { code: string } }).error.code, "rate_limited");
+  });
+});
+
+describe("new fleet keys: approved workers re-enroll by themselves", () => {
+  let fleet: TestFleet;
+  before(async () => {
+    fleet = new TestFleet({ coordinator: { port: await freePort() } });
+    await fleet.startNats();
+    await fleet.startCoordinator();
+  });
+  after(() => fleet.close());
+
+  test("trust/ regenerated, server and coordinator restarted: the worker gets credentials from the new account", async () => {
+    const worker = await fleet.addApprovedWorker("keeper");
+    const before = readFileSync(join(fleet.dir, "workers", "keeper", NODE_JWT_FILE), "utf8");
+    const port = fleet.nats.port;
+    await fleet.coordinator?.stop();
+    await fleet.nats.stop();
+    rmSync(join(fleet.dir, "coordinator", "trust"), { recursive: true });
+    rmSync(join(fleet.dir, "nats"), { recursive: true });
+    await fleet.startNats(port);
+    await fleet.startCoordinator();
+    await waitFor("keeper runs commands again", async () => (await fleet.client.exec("keeper", "echo new-keys")).stdout === "new-keys\n", 30_000, 250);
+    const after = readFileSync(join(fleet.dir, "workers", "keeper", NODE_JWT_FILE), "utf8");
+    assert.notEqual(after, before);
+    assert.equal(worker.state, "approved");
   });
 });
 
