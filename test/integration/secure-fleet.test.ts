@@ -9,19 +9,17 @@ import { after, before, describe, test } from "node:test";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { connect, jwtAuthenticator, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { decodeMessage, encodeMessage } from "../../src/protocol/codec.js";
-import { ErrorReplySchema, PROTOCOL_VERSION, type JoinPayload } from "../../src/protocol/messages.js";
+import { ErrorReplySchema, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { signJoinRequest } from "../../src/protocol/signed-join.js";
 import { subjects } from "../../src/protocol/subjects.js";
 import { nodeInboxPrefix } from "../../src/transport/trust.js";
 import { NODE_JWT_FILE } from "../../src/worker/worker.js";
 import { freePort } from "../../src/util/net.js";
 import { TestFleet, waitFor } from "../helpers/fleet.js";
+import { joinPayload } from "../helpers/fixtures.js";
 
 const s = subjects();
 
-function joinPayload(nodeId: string): JoinPayload {
-  return { node_id: nodeId, name: nodeId, hostname: "h", os: "linux", arch: "x64", ips: [], labels: {}, capabilities: ["shell.exec"], version: "0", max_concurrent_tasks: 1, ts: Date.now() };
-}
 
 describe("secure fleet: operator mode end to end, under attack", () => {
   const fleet = new TestFleet();

@@ -1,27 +1,19 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { discoverEndpoint } from "../../src/client/discover.js";
 import { collect, parseDuration, parseLabels } from "../../src/cli/context.js";
 import { CliError, EXIT } from "../../src/cli/errors.js";
 import { ago, labelsText, percent, table } from "../../src/cli/format.js";
 import { loadConfig, type LoadedConfig } from "../../src/config/load.js";
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from "../../src/util/files.js";
+import { scratchDirs } from "../helpers/fixtures.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 const SEED_FILE = join(REPO_ROOT, "config", "config.yaml");
 
-const scratch = mkdtempSync(join(tmpdir(), "ocf-cli-test-"));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-let counter = 0;
-function freshDir(): string {
-  counter += 1;
-  const dir = join(scratch, `d${counter}`);
-  mkdirSync(dir, { mode: 0o700 });
-  return dir;
-}
+const { freshDir } = scratchDirs("cli");
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
 

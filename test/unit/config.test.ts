@@ -1,24 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { ConfigError, INSTALL_ROOT, defaultConfigPath, loadConfig } from "../../src/config/load.js";
+import { scratchDirs } from "../helpers/fixtures.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 const SEED_FILE = join(REPO_ROOT, "config", "config.yaml");
 
-const scratch = mkdtempSync(join(tmpdir(), "ocf-config-test-"));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-let counter = 0;
-/** A fresh folder under the suite's temp dir. */
-function freshDir(): string {
-  counter += 1;
-  const dir = join(scratch, `d${counter}`);
-  mkdirSync(dir);
-  return dir;
-}
+const { freshDir } = scratchDirs("config");
 
 function errorOf(fn: () => unknown): string {
   try {

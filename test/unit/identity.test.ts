@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { createAccount, fromPublic } from "@nats-io/nkeys";
 import { IDENTITY_FILE, loadOrCreateIdentity } from "../../src/worker/identity.js";
+import { scratchDirs } from "../helpers/fixtures.js";
 
-const scratch = mkdtempSync(join(tmpdir(), "ocf-identity-test-"));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-let counter = 0;
-function freshDir(): string {
-  counter += 1;
-  const dir = join(scratch, `d${counter}`);
-  mkdirSync(dir, { mode: 0o700 });
-  return dir;
-}
+const { freshDir } = scratchDirs("identity");
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
 

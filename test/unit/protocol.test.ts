@@ -28,6 +28,7 @@ import {
 import { signJoinRequest, verifyJoinRequest } from "../../src/protocol/signed-join.js";
 import { DEFAULT_SUBJECT_PREFIX, isValidNodeId, subjects } from "../../src/protocol/subjects.js";
 import { SOFTWARE_VERSION } from "../../src/version.js";
+import { joinPayload } from "../helpers/fixtures.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -276,19 +277,7 @@ describe("golden messages: the wire format does not drift", () => {
 });
 
 describe("signed join requests", () => {
-  const payload = (nodeId = "pi"): JoinPayload => ({
-    node_id: nodeId,
-    name: nodeId,
-    hostname: "pi",
-    os: "linux",
-    arch: "arm64",
-    ips: ["100.64.0.2"],
-    labels: { site: "home" },
-    capabilities: ["shell.exec"],
-    version: "0.1.0",
-    max_concurrent_tasks: 5,
-    ts: 1,
-  });
+  const payload = (nodeId = "pi"): JoinPayload => joinPayload(nodeId, { hostname: "pi", arch: "arm64", ips: ["100.64.0.2"], labels: { site: "home" }, ts: 1 });
   const encoder = new TextEncoder();
   /** A request whose payload is any text, correctly signed. */
   const signText = (text: string, key = createUser()): JoinRequest => ({

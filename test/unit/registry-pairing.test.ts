@@ -9,6 +9,7 @@ import type { Heartbeat, JoinPayload, Load } from "../../src/protocol/messages.j
 import { openDatabase, type SqliteDatabase } from "../../src/storage/database.js";
 import { JoinRequestRepository } from "../../src/storage/join-requests.js";
 import { NodeRepository, type NodeRecord } from "../../src/storage/nodes.js";
+import { joinPayload as sharedJoinPayload } from "../helpers/fixtures.js";
 
 const T0 = 1_700_000_000_000;
 
@@ -21,20 +22,7 @@ function fakeClock(start = T0) {
 const key = (): string => createUser().getPublicKey();
 
 function joinPayload(nodeId: string, extra: Partial<JoinPayload> = {}): JoinPayload {
-  return {
-    node_id: nodeId,
-    name: nodeId,
-    hostname: `${nodeId}.local`,
-    os: "linux",
-    arch: "x64",
-    ips: ["100.64.0.9"],
-    labels: {},
-    capabilities: ["shell.exec"],
-    version: "0.1.0",
-    max_concurrent_tasks: 5,
-    ts: T0,
-    ...extra,
-  };
+  return sharedJoinPayload(nodeId, { ts: T0, ...extra });
 }
 
 function nodeRecord(id: string, name = id, labels: Record<string, string> = {}): NodeRecord {
