@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", ".runtime/**", "plugins/**/node_modules/**"] },
+  { ignores: ["dist/**", "node_modules/**", ".runtime/**", "plugins/**/node_modules/**", "plugins/openclaw/index.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

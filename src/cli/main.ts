@@ -12,6 +12,8 @@ import { register as registerHealth } from "./commands/health.js";
 import { register as registerNodes } from "./commands/nodes.js";
 import { register as registerStart } from "./commands/start.js";
 import { register as registerNatsConfig } from "./commands/nats-config.js";
+import { register as registerMcp } from "./commands/mcp.js";
+import { register as registerOpenClaw } from "./commands/openclaw.js";
 
 export function buildProgram(): Command {
   const program = new Command("ocf")
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerToken(program);
   registerNatsConfig(program);
+  registerMcp(program);
+  registerOpenClaw(program);
   return program;
 }
 
