@@ -7,11 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FakeModel, type Decision } from "../helpers/fake-model.js";
 import { ensureOpenClaw, OpenClawGateway } from "../helpers/openclaw.js";
-import { runCli, TestFleet, waitFor } from "../helpers/fleet.js";
+import { REPO_ROOT, runCli, TestFleet, waitFor } from "../helpers/fleet.js";
 
 const DISK_REQUEST = "让 home-server 检查一下磁盘空间";
 
@@ -46,6 +47,9 @@ describe("OpenClaw end to end: chat → tool call → worker → reply", () => {
       console.log(`\n[openclaw-e2e] SKIPPED — ${skip}\n`);
       return;
     }
+    // The plugin OpenClaw loads is the bundle of the current source.
+    const built = spawnSync(process.execPath, ["scripts/build-plugin.mjs"], { cwd: REPO_ROOT, encoding: "utf8" });
+    assert.equal(built.status, 0, `building the plugin failed: ${built.stderr}`);
     await fleet.startNats();
     await fleet.startCoordinator();
     await fleet.addApprovedWorker("home-server", { labels: { site: "home" } });
@@ -76,7 +80,7 @@ describe("OpenClaw end to end: chat → tool call → worker → reply", () => {
     console.log(`[openclaw-e2e] ${install.stdout.trim().split("\n").join("\n[openclaw-e2e] ")}`);
     await gateway.start();
     console.log(`[openclaw-e2e] gateway up on 127.0.0.1:${gateway.port}`);
-  });
+  }, { timeout: 10 * 60_000 });
 
   after(async () => {
     await gateway?.stop();
