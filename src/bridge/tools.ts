@@ -188,7 +188,7 @@ export function errorOutcome(error: unknown, node?: string): ToolOutcome {
 }
 
 function execText(result: NodeExecResult, command: string, stdoutBudget: number, stderrBudget: number): string {
-  const head = `${result.node_id}: ${result.status === "ok" ? "ok" : result.status}${result.exit_code !== null ? `, exit code ${result.exit_code}` : ""}${result.signal ? `, killed by ${result.signal}` : ""}, ${result.duration_ms} ms — \`${command.length > 200 ? `${command.slice(0, 200)}…` : command}\``;
+  const head = `${result.node_id}: ${result.status === "ok" ? "ok" : result.status}${result.exit_code !== null ? `, exit code ${result.exit_code}` : ""}${result.signal ? `, killed by ${result.signal}` : ""}, ${Math.round(result.duration_ms)} ms — \`${command.length > 200 ? `${command.slice(0, 200)}…` : command}\``;
   const parts = [head];
   if (result.error && result.status !== "ok") parts.push(`error (${result.error.code}): ${result.error.message}`);
   if (result.stdout) parts.push(`stdout:\n${summarizeText(result.stdout, stdoutBudget)}`);
@@ -248,7 +248,7 @@ export async function runTool(client: FleetClient, name: string, args: unknown):
         const parsed = parseArgs(BroadcastArgs, args);
         const outcome = await client.broadcast(parsed.command, parsed.labels ?? {}, (parsed.timeout_seconds ?? DEFAULT_TIMEOUT_S) * 1000);
         const s = outcome.summary;
-        const header = `${s.total} machine(s): ${s.ok} ok, ${s.error} error, ${s.timeout} timeout, ${s.offline} offline (${s.duration_ms} ms).`;
+        const header = `${s.total} machine(s): ${s.ok} ok, ${s.error} error, ${s.timeout} timeout, ${s.offline} offline (${Math.round(s.duration_ms)} ms).`;
         const blocks = outcome.results.map((result) => execText(result, parsed.command, BROADCAST_STDOUT_BUDGET, BROADCAST_STDERR_BUDGET));
         return {
           text: s.total === 0 ? "No machine matches that selector; nothing ran." : `${header}\n\n${blocks.join("\n\n")}`,
