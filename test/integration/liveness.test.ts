@@ -22,7 +22,8 @@ describe("liveness", () => {
     await fleet.stopWorker("pi");
     await waitFor("pi offline", async () => (await fleet.client.node("pi")).status === "offline", 5000, 20);
     const detection = Date.now() - stoppedAt;
-    assert.ok(detection >= 900, `marked offline too early (${detection} ms)`);
+    // Silence counts from the last heartbeat, which may have left up to one interval (0.2 s) before the stop.
+    assert.ok(detection >= 1000 - 200 - 50, `marked offline too early (${detection} ms)`);
     // timeout (1 s) + check interval (0.2 s) + one heartbeat interval (0.2 s), plus scheduling slack for a loaded CI machine.
     assert.ok(detection <= 1000 + 200 + 200 + 1000, `offline detection took ${detection} ms`);
     const health = await fleet.client.health();

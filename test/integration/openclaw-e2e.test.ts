@@ -30,7 +30,7 @@ function decider(prefix: string): (userText: string, toolNames: string[]) => Dec
 /** A tool result as text, with the JSON string escaping OpenClaw adds to error results undone. */
 const unescape = (text: string): string => text.replace(/\\"/g, '"');
 
-const answer = (userText: string, toolResult: string): string => `Result for "${userText}":\n${toolResult}`;
+const answer = (_userText: string, toolResult: string): string => `Here is what the fleet reported:\n${toolResult}`;
 
 describe("OpenClaw end to end: chat → tool call → worker → reply", () => {
   const fleet = new TestFleet();
@@ -106,7 +106,9 @@ describe("OpenClaw end to end: chat → tool call → worker → reply", () => {
     assert.match(reply.text, /home-server: ok, exit code 0/);
     assert.equal(reply.toolCalls, 1);
     assert.equal(reply.toolFailures, 0);
-    console.log(`[openclaw-e2e] transcript (plugin):\n  user: ${DISK_REQUEST}\n  tool call: fleet_exec ${JSON.stringify(call.reply)}\n  reply: ${reply.text.split("\n").slice(0, 6).join("\n         ")}`);
+    const result = model.turns.find((turn) => turn.userText.includes(DISK_REQUEST) && turn.toolResult !== undefined)?.toolResult ?? "";
+    const indent = (text: string): string => text.split("\n").slice(0, 14).join("\n      ");
+    console.log(`[openclaw-e2e] transcript (plugin):\n  user: ${DISK_REQUEST}\n  tool call: ${JSON.stringify(call.reply)}\n  tool result:\n      ${indent(result)}\n  final reply:\n      ${indent(reply.text)}`);
   });
 
   test("plugin: an unknown machine gives the model the candidates, and the reply says so", async (t) => {
