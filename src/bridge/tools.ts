@@ -214,7 +214,7 @@ async function captureUnavailable(client: FleetClient, ref: string, capability: 
   const node = await client.node(ref);
   const has = node.capabilities.includes(capability);
   const text = has
-    ? `The machine "${node.id}" reports ${capability}, but this coordinator cannot fetch ${what}s yet. Nothing was taken.`
+    ? `The machine "${node.id}" reports ${capability}, but this coordinator cannot take ${what}s from it yet. Nothing was taken.`
     : `The machine "${node.id}" cannot take ${what}s: it does not report the ${capability} capability (it offers: ${node.capabilities.join(", ") || "nothing"}). Tell the user; a command with fleet_exec may still answer their question.`;
   return { text, isError: true, details: { status: "error", ok: false, error: { code: "capability_unavailable", message: text }, node_id: node.id } };
 }
@@ -259,7 +259,17 @@ export async function runTool(client: FleetClient, name: string, args: unknown):
       case "fleet_screenshot": {
         const parsed = parseArgs(ScreenshotArgs, args);
         node = parsed.node;
-        return await captureUnavailable(client, parsed.node, "screen.capture", "screenshot");
+        const target = await client.node(parsed.node);
+        if (!target.capabilities.includes("screen.capture")) return await captureUnavailable(client, parsed.node, "screen.capture", "screenshot");
+        const shot = await client.screenshot(target.id, parsed.display ? { display: parsed.display } : {});
+        const file = await client.download(shot.file.url);
+        const size = shot.width && shot.height ? `${shot.width}x${shot.height}, ` : "";
+        return {
+          text: `Screenshot of ${shot.node_id} (${size}${shot.file.bytes} bytes PNG), attached as an image. The coordinator keeps it at ${shot.file.url}.`,
+          isError: false,
+          details: { status: "ok", ok: true, node_id: shot.node_id, file: shot.file, width: shot.width, height: shot.height },
+          image: { data: file.data.toString("base64"), mimeType: shot.file.mime },
+        };
       }
       case "fleet_camera": {
         const parsed = parseArgs(CameraArgs, args);

@@ -14,6 +14,7 @@ import { register as registerStart } from "./commands/start.js";
 import { register as registerNatsConfig } from "./commands/nats-config.js";
 import { register as registerMcp } from "./commands/mcp.js";
 import { register as registerOpenClaw } from "./commands/openclaw.js";
+import { register as registerScreenshot } from "./commands/screenshot.js";
 
 export function buildProgram(): Command {
   const program = new Command("ocf")
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerNatsConfig(program);
   registerMcp(program);
   registerOpenClaw(program);
+  registerScreenshot(program);
   return program;
 }
 

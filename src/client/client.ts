@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView, RotateResult } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView, RotateResult, ScreenshotResult } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -86,6 +86,33 @@ export class FleetClient {
 
   async removeNode(ref: string): Promise<NodeView> {
     return (await this.call<{ removed: NodeView }>("DELETE", `/api/v1/nodes/${encodeURIComponent(ref)}`)).removed;
+  }
+
+  /** Take a screenshot on a node; the PNG stays on the coordinator until fetched with `download`. */
+  screenshot(ref: string, options: { display?: string; timeoutMs?: number } = {}): Promise<ScreenshotResult> {
+    const body = { ...(options.display ? { display: options.display } : {}), ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}) };
+    return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/screenshot`, body, (options.timeoutMs ?? 30_000) + HTTP_GRACE_MS);
+  }
+
+  /** Fetch a stored file (e.g. a screenshot's `file.url`) as bytes. */
+  async download(path: string): Promise<{ mime: string; data: Buffer }> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (error) {
+      throw new ClientError("unreachable", `cannot reach the coordinator at ${this.url} (${(error as Error).message})`, undefined);
+    }
+    const data = Buffer.from(await response.arrayBuffer());
+    if (!response.ok) {
+      let apiError: ApiErrorBody["error"] | undefined;
+      try {
+        apiError = (JSON.parse(data.toString("utf8")) as Partial<ApiErrorBody>).error;
+      } catch {
+        apiError = undefined;
+      }
+      throw new ClientError(apiError?.code ?? "internal", apiError?.message ?? `coordinator answered HTTP ${response.status}`, response.status);
+    }
+    return { mime: response.headers.get("content-type") ?? "application/octet-stream", data };
   }
 
   /** Revoke a node's NATS credentials; the node fetches new ones by asking to join again. */

@@ -17,6 +17,7 @@ import { NodeRepository } from "../storage/nodes.js";
 import { connectNats, isAuthError, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
 import { pushAccountJwt, TrustStore } from "../transport/trust.js";
 import { Enrollment } from "./enrollment.js";
+import { FileStore } from "./files.js";
 import { readPrivateFile, writeFileAtomic } from "../util/files.js";
 import { readFileSync } from "node:fs";
 import { SOFTWARE_VERSION } from "../version.js";
@@ -154,6 +155,7 @@ export class Coordinator {
       audit: auditRepo,
       tls,
       enrollment: this.enrollment,
+      files: new FileStore(join(this.options.stateDir, "files")),
       rotate: async (nodeId, actor) => {
         const node = registry.get(nodeId);
         if (!node) throw new FleetError("node_not_found", `no node "${nodeId}"`);

@@ -8,7 +8,7 @@ import { createInbox } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { FleetError, type ErrorCode } from "../protocol/errors.js";
-import { ExecResultSchema, PROTOCOL_VERSION, type ExecResult, type Labels } from "../protocol/messages.js";
+import { CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
 import type { Subjects } from "../protocol/subjects.js";
 import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
 import type { NatsConnection } from "../transport/connection.js";
@@ -45,27 +45,59 @@ export class Dispatcher {
     return nc;
   }
 
-  /** Run one command on one node. Refusals become FleetErrors; a finished command is a result. */
-  async exec(ref: string, command: string, timeoutMs: number): Promise<NodeExecResult> {
+  /** The node for `ref`, refusing an offline one at once. */
+  private onlineNode(ref: string): NodeRecord {
     const node = this.options.registry.resolve(ref);
     if (node.status !== "online") {
       throw new FleetError("node_offline", `node "${node.name}" is offline (last seen ${node.last_seen ? new Date(node.last_seen).toISOString() : "never"})`);
     }
+    return node;
+  }
+
+  /** One request to one node, with transport failures turned into FleetErrors. */
+  private async ask(node: NodeRecord, subject: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const nc = this.connection();
-    const id = randomUUID();
-    const body = encodeMessage({ v: PROTOCOL_VERSION, id, command, timeout_ms: timeoutMs, max_output_bytes: this.options.maxOutputBytes });
-    const started = Date.now();
-    let data: Uint8Array;
     try {
-      data = await request(nc, this.options.subjects.exec(node.id), body, timeoutMs + REPLY_GRACE_MS);
+      return await request(nc, subject, body, timeoutMs);
     } catch (error) {
       if (error instanceof RequestFailed) {
         if (error.reason === "no_responders") throw new FleetError("node_offline", `node "${node.name}" is not connected`);
         if (error.reason === "closed") throw new FleetError("unavailable", "coordinator is not connected to NATS");
-        throw new FleetError("timeout", `node "${node.name}" did not answer within ${timeoutMs + REPLY_GRACE_MS} ms`);
+        throw new FleetError("timeout", `node "${node.name}" did not answer within ${timeoutMs} ms`);
       }
       throw error;
     }
+  }
+
+  /** Call a capability (screen.capture) on one node: the file it returns, or a FleetError saying why not. */
+  async call(ref: string, capability: CallCapability, params: { display?: string | undefined }, timeoutMs: number): Promise<{ node: NodeRecord; mime: string; data: Buffer; duration_ms: number }> {
+    const node = this.onlineNode(ref);
+    if (!node.capabilities.includes(capability)) {
+      throw new FleetError("capability_unavailable", `node "${node.name}" does not offer ${capability} (it offers: ${node.capabilities.join(", ") || "nothing"})`);
+    }
+    const id = randomUUID();
+    const body = encodeMessage({ v: PROTOCOL_VERSION, id, capability, params: params.display ? { display: params.display } : {}, timeout_ms: timeoutMs });
+    const data = await this.ask(node, this.options.subjects.call(node.id), body, timeoutMs + REPLY_GRACE_MS);
+    let result: CallResult;
+    try {
+      result = decodeMessage(data, CallResultSchema);
+    } catch (error) {
+      throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
+    }
+    if (result.error) throw new FleetError(result.error.code, result.error.message);
+    if (result.id !== id || result.node_id !== node.id || !result.data || !result.mime) {
+      throw new FleetError("internal", `node "${node.name}" sent a reply without a file or for another request`);
+    }
+    return { node, mime: result.mime, data: Buffer.from(result.data, "base64"), duration_ms: result.duration_ms };
+  }
+
+  /** Run one command on one node. Refusals become FleetErrors; a finished command is a result. */
+  async exec(ref: string, command: string, timeoutMs: number): Promise<NodeExecResult> {
+    const node = this.onlineNode(ref);
+    const id = randomUUID();
+    const body = encodeMessage({ v: PROTOCOL_VERSION, id, command, timeout_ms: timeoutMs, max_output_bytes: this.options.maxOutputBytes });
+    const started = Date.now();
+    const data = await this.ask(node, this.options.subjects.exec(node.id), body, timeoutMs + REPLY_GRACE_MS);
     let result: ExecResult;
     try {
       result = decodeMessage(data, ExecResultSchema);

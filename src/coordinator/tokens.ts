@@ -29,6 +29,7 @@ export function requiredScope(method: string, path: string): TokenScope {
   if (path.startsWith("/api/v1/tokens")) return "admin";
   if (method === "GET" || method === "HEAD") return "read";
   if (method === "POST" && (path === "/api/v1/exec" || path === "/api/v1/broadcast")) return "exec";
+  if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/screenshot$/.test(path)) return "exec";
   return "admin";
 }
 

@@ -104,3 +104,12 @@ export interface RotateResult {
   /** False when the NATS server is not in operator mode: nothing was cut off. */
   secure: boolean;
 }
+
+/** `POST /api/v1/nodes/:id/screenshot` (201): the PNG is stored by the coordinator; fetch it from `file.url`. */
+export interface ScreenshotResult {
+  node_id: string;
+  file: { id: string; mime: string; bytes: number; sha256: string; url: string };
+  width?: number;
+  height?: number;
+  duration_ms: number;
+}

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "policy_denied",
   "unavailable",
   "rate_limited",
+  "capability_unavailable",
   "internal",
 ] as const;
 
@@ -45,6 +46,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   policy_denied: 403,
   unavailable: 503,
   rate_limited: 429,
+  capability_unavailable: 409,
   internal: 500,
 };
 

@@ -123,6 +123,32 @@ export const ExecResultSchema = z.object({
 });
 export type ExecResult = z.infer<typeof ExecResultSchema>;
 
+/** Capabilities a worker can offer besides shell.exec (probed at start, reported in joins and heartbeats). */
+export const CALL_CAPABILITIES = ["screen.capture"] as const;
+export type CallCapability = (typeof CALL_CAPABILITIES)[number];
+
+/** A capability call on `<prefix>.node.<id>.call`. */
+export const CallRequestSchema = z.strictObject({
+  v,
+  id: z.string().min(1).max(64),
+  capability: z.enum(CALL_CAPABILITIES),
+  params: z.strictObject({ display: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "display must look like :0 or :1.0").optional() }).default({}),
+  timeout_ms: z.number().int().min(1).max(120_000),
+});
+export type CallRequest = z.infer<typeof CallRequestSchema>;
+
+/** The answer: a file (base64) with its type, or an error such as capability_unavailable. */
+export const CallResultSchema = z.object({
+  v,
+  id: z.string(),
+  node_id: NodeIdSchema,
+  mime: z.string().max(64).optional(),
+  data: z.string().optional(),
+  duration_ms: z.number().min(0),
+  error: ErrorBodySchema.optional(),
+});
+export type CallResult = z.infer<typeof CallResultSchema>;
+
 /** Any reply may instead be a typed error. */
 export const ErrorReplySchema = z.object({ v, error: ErrorBodySchema });
 export type ErrorReply = z.infer<typeof ErrorReplySchema>;

@@ -23,6 +23,8 @@ export interface Subjects {
   exec(nodeId: string): string;
   /** Control messages from the coordinator to one node (approval, removal). */
   control(nodeId: string): string;
+  /** Capability calls to one node (screen.capture, ...), request/reply. */
+  call(nodeId: string): string;
   /** Fan-out of one verb to every node (publish with a reply inbox). */
   broadcast(verb: BroadcastVerb): string;
   /** Events for dashboards and watchers. */
@@ -48,6 +50,7 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     heartbeatAll: () => `${prefix}.node.*.hb`,
     exec: (id) => node(id, "exec"),
     control: (id) => node(id, "ctl"),
+    call: (id) => node(id, "call"),
     broadcast: (verb) => `${prefix}.bcast.${verb}`,
     event: (name) => `${prefix}.evt.${name}`,
     nodeIdOf(subject) {

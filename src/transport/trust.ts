@@ -84,7 +84,7 @@ export function nodeInboxPrefix(nodeId: string): string {
 export function nodePermissions(subjects: Subjects, nodeId: string): NatsPermissions {
   return {
     pub: { allow: [subjects.enroll(), subjects.heartbeat(nodeId)] },
-    sub: { allow: [subjects.exec(nodeId), subjects.control(nodeId), `${subjects.prefix}.bcast.>`, `${nodeInboxPrefix(nodeId)}.>`] },
+    sub: { allow: [subjects.exec(nodeId), subjects.control(nodeId), subjects.call(nodeId), `${subjects.prefix}.bcast.>`, `${nodeInboxPrefix(nodeId)}.>`] },
     resp: { max: 1, ttl: 0 },
   };
 }

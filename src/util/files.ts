@@ -7,12 +7,13 @@ export function ensurePrivateDir(dir: string): void {
 }
 
 /** Write `content` to `path` atomically (temp file + rename) with the given mode. */
-export function writeFileAtomic(path: string, content: string, mode = 0o600): void {
+export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o600): void {
   ensurePrivateDir(dirname(path));
   const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(temp, "w", mode);
   try {
-    writeSync(fd, content);
+    if (typeof content === "string") writeSync(fd, content);
+    else writeSync(fd, content);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

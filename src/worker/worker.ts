@@ -19,11 +19,14 @@ import { asErrorReply, decodeMessage, encodeMessage } from "../protocol/codec.js
 import type { ErrorCode } from "../protocol/errors.js";
 import {
   BroadcastRequestSchema,
+  CallRequestSchema,
   ControlSchema,
   ErrorBodySchema,
   ExecRequestSchema,
   JoinReplySchema,
   PROTOCOL_VERSION,
+  type CallRequest,
+  type CallResult,
   type ExecResult,
   type Labels,
 } from "../protocol/messages.js";
@@ -41,6 +44,8 @@ import { CpuMeter, diskPercent, machineFacts, memoryPercent } from "./system-inf
 import { labelsMatch } from "../protocol/labels.js";
 import { commandEnv, decide, type ExecPolicy } from "./policy.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
+import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
+import { captureScreen } from "./screen.js";
 
 export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
 
@@ -55,9 +60,12 @@ export interface WorkerOptions {
   statusServer?: boolean;
   /** Working directory for commands (default: the home folder). */
   workdir?: string;
+  /** Environment used to probe capabilities and run capture tools (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
-export const CAPABILITIES = ["shell.exec"];
+/** Capabilities every worker has; the rest are probed at start (src/worker/capabilities.ts). */
+export const BASE_CAPABILITIES = ["shell.exec"];
 const STATE_FILE = "node.json";
 /** The node's NATS user JWT (not secret on its own: it only works with the key in identity.seed). */
 export const NODE_JWT_FILE = "node.jwt";
@@ -99,12 +107,14 @@ export class Worker {
   state: EnrollmentState = "new";
   requestId: string | undefined;
   readonly labels: Labels;
+  readonly capabilities: ProbedCapabilities;
 
   constructor(private readonly options: WorkerOptions) {
     this.subjects = makeSubjects(options.config.communication.subject_prefix);
     this.labels = { ...options.config.worker.labels, ...(options.labels ?? {}) };
     const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env } = options.config.worker;
     this.policy = { mode, allowlist, env };
+    this.capabilities = probeCapabilities(options.env ?? process.env);
   }
 
   get nodeId(): string {
@@ -129,6 +139,7 @@ export class Worker {
     if (!existsSync(workdir) || !statSync(workdir).isDirectory()) {
       throw new Error(`worker.exec_workdir ${workdir} is not a folder; create it or change worker.exec_workdir`);
     }
+    logger.info({ capabilities: this.capabilities.list, missing: this.capabilities.missing }, "capabilities probed");
     if (this.policy.mode !== "full") logger.info({ exec_policy: this.policy.mode, patterns: this.policy.allowlist.length }, "exec policy in force");
     if (this.policy.mode === "allowlist" && this.policy.allowlist.length === 0) logger.warn("exec_policy is allowlist but worker.exec_allowlist is empty: every command will be refused");
     if (this.options.statusServer ?? true) {
@@ -240,7 +251,7 @@ export class Worker {
       name: this.options.name ?? this.nodeId,
       ...facts,
       labels: this.labels,
-      capabilities: CAPABILITIES,
+      capabilities: this.capabilities.list,
       version: SOFTWARE_VERSION,
       max_concurrent_tasks: this.options.config.worker.max_concurrent_tasks,
       ts: Date.now(),
@@ -363,6 +374,7 @@ export class Worker {
     this.commandSubscriptions = [
       nc.subscribe(this.subjects.exec(this.nodeId), { callback: (_err, msg) => void this.onExec(msg, false) }),
       nc.subscribe(this.subjects.broadcast("exec"), { callback: (_err, msg) => void this.onExec(msg, true) }),
+      nc.subscribe(this.subjects.call(this.nodeId), { callback: (_err, msg) => void this.onCall(msg) }),
     ];
   }
 
@@ -468,7 +480,7 @@ export class Worker {
         max_concurrent_tasks: this.options.config.worker.max_concurrent_tasks,
       },
       labels: this.labels,
-      capabilities: CAPABILITIES,
+      capabilities: this.capabilities.list,
     };
     try {
       nc.publish(this.subjects.heartbeat(this.nodeId), encodeMessage(heartbeat));
@@ -586,6 +598,45 @@ export class Worker {
     this.respond(msg, reply);
     log.info({ exec_id: id, exit_code: result.exit_code, status: reply.status, ms: result.duration_ms }, "exec done");
     finished();
+  }
+
+  /** A capability call (screen.capture): answer with the file, or with why it cannot be done here. */
+  private async onCall(msg: Msg): Promise<void> {
+    const log = this.options.logger;
+    const started = Date.now();
+    const answer = (fields: Partial<CallResult>): void => {
+      if (!msg.reply) return;
+      try {
+        msg.respond(encodeMessage({ v: PROTOCOL_VERSION, id: "unknown", node_id: this.nodeId, duration_ms: Date.now() - started, ...fields }));
+      } catch (error) {
+        log.warn({ err: (error as Error).message }, "could not send the call reply");
+      }
+    };
+    let call: CallRequest;
+    try {
+      call = decodeMessage(msg.data, CallRequestSchema);
+    } catch (error) {
+      answer({ error: { code: "bad_request", message: (error as Error).message } });
+      return;
+    }
+    const fail = (code: ErrorCode, message: string): void => answer({ id: call.id, error: { code, message } });
+    if (this.state !== "approved") return fail("not_approved", `node is ${this.state}, not approved`);
+    if (this.stopping) return fail("shutting_down", "worker is shutting down");
+    const screen = this.capabilities.screen;
+    if (call.capability === "screen.capture") {
+      if (!screen) return fail("capability_unavailable", `${this.nodeId} cannot capture its screen: ${this.capabilities.missing["screen.capture"] ?? "not available"}`);
+      try {
+        const png = await captureScreen(screen, { display: call.params.display, timeoutMs: call.timeout_ms, env: this.options.env ?? process.env });
+        const limit = (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES;
+        const data = png.toString("base64");
+        if (data.length > limit) return fail("payload_too_large", `the screenshot is ${png.length} bytes, more than the NATS server's max_payload allows (${limit} bytes as base64)`);
+        log.info({ call_id: call.id, bytes: png.length }, "screenshot taken");
+        answer({ id: call.id, mime: "image/png", data });
+      } catch (error) {
+        log.warn({ call_id: call.id, err: (error as Error).message }, "screenshot failed");
+        fail("exec_failed", `screen capture failed on ${this.nodeId}: ${(error as Error).message}`);
+      }
+    }
   }
 
   /** Stop: refuse new work, kill running commands (they are reported), then leave NATS. */

@@ -132,7 +132,7 @@ export class TestFleet {
     return coordinator;
   }
 
-  async startWorker(nodeId: string, options: { labels?: Labels; worker?: Partial<Config["worker"]>; workdir?: string; stateDir?: string; name?: string } = {}): Promise<Worker> {
+  async startWorker(nodeId: string, options: { labels?: Labels; worker?: Partial<Config["worker"]>; workdir?: string; stateDir?: string; name?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Worker> {
     const config = this.config({ worker: options.worker ?? {} });
     const worker = new Worker({
       config,
@@ -143,6 +143,7 @@ export class TestFleet {
       logger: silentLogger(),
       statusServer: false,
       ...(options.workdir ? { workdir: options.workdir } : {}),
+      ...(options.env ? { env: options.env } : {}),
     });
     await worker.start();
     // A second worker with the same node id (an impostor in a test) is tracked under its own key.

@@ -11,6 +11,8 @@ import { describeZodError } from "../../protocol/codec.js";
 import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.js";
 import { JoinRequestSchema, LabelsSchema } from "../../protocol/messages.js";
 import type { Enrollment } from "../enrollment.js";
+import type { FileStore } from "../files.js";
+import { pngSize } from "../../util/png.js";
 import type { HealthReport } from "../../protocol/api.js";
 import { requiredScope, scopeAllows, type TokenService } from "../tokens.js";
 import { TOKEN_SCOPES } from "../../storage/tokens.js";
@@ -40,9 +42,17 @@ export interface HttpDeps {
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: string; key: string } | undefined;
   enrollment: Enrollment;
+  files: FileStore;
   /** Revoke a node's NATS credentials so it must fetch new ones (`ocf nodes rotate`). */
   rotate: (nodeId: string, actor: string) => Promise<{ node_id: string; revoked_at: string; secure: boolean }>;
 }
+
+const ScreenshotBody = z
+  .strictObject({
+    display: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "display must look like :0 or :1.0").optional(),
+    timeout_ms: z.number().int().min(1).max(120_000).optional(),
+  })
+  .optional();
 
 const EnrollQuery = z.strictObject({ wait: z.coerce.number().min(0).max(30).default(0) });
 
@@ -186,6 +196,33 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/rotate", async (request) => {
     const node = deps.registry.resolve(request.params.id);
     return deps.rotate(node.id, request.actor);
+  });
+
+  app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/screenshot", async (request, reply) => {
+    const body = parseBody(ScreenshotBody, request.body ?? undefined);
+    const started = Date.now();
+    let shot;
+    try {
+      shot = await deps.dispatcher.call(request.params.id, "screen.capture", { display: body?.display }, body?.timeout_ms ?? 30_000);
+    } catch (error) {
+      const code = error instanceof FleetError ? error.code : "internal";
+      deps.auditor.record({ actor: request.actor, action: "screenshot", node_id: request.params.id, status: code, duration_ms: Date.now() - started, detail: { ip: request.ip } });
+      throw error;
+    }
+    const file = deps.files.save(shot.data, shot.mime);
+    const size = shot.mime === "image/png" ? pngSize(shot.data) : undefined;
+    deps.auditor.record({ actor: request.actor, action: "screenshot", node_id: shot.node.id, status: "ok", duration_ms: shot.duration_ms, detail: { ip: request.ip, file_id: file.id, bytes: file.bytes } });
+    return reply.code(201).send({
+      node_id: shot.node.id,
+      file: { id: file.id, mime: file.mime, bytes: file.bytes, sha256: file.sha256, url: `/api/v1/files/${file.id}` },
+      ...(size ?? {}),
+      duration_ms: shot.duration_ms,
+    });
+  });
+
+  app.get<{ Params: { id: string } }>("/api/v1/files/:id", async (request, reply) => {
+    const file = deps.files.get(request.params.id);
+    return reply.header("content-type", file.mime).header("cache-control", "no-store").send(file.data);
   });
 
   app.get("/api/v1/nodes", async () => {
