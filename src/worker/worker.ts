@@ -622,6 +622,7 @@ export class Worker {
     const fail = (code: ErrorCode, message: string): void => answer({ id: call.id, error: { code, message } });
     if (this.state !== "approved") return fail("not_approved", `node is ${this.state}, not approved`);
     if (this.stopping) return fail("shutting_down", "worker is shutting down");
+    if (this.policy.mode === "deny") return fail("policy_denied", `${this.nodeId} has worker.exec_policy: deny, which refuses every remote action, ${call.capability} included`);
     const screen = this.capabilities.screen;
     if (call.capability === "screen.capture") {
       if (!screen) return fail("capability_unavailable", `${this.nodeId} cannot capture its screen: ${this.capabilities.missing["screen.capture"] ?? "not available"}`);

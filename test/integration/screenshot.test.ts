@@ -32,6 +32,7 @@ describe("screenshots under Xvfb", { skip: SKIP }, () => {
     await fleet.startCoordinator();
     await fleet.addApprovedWorker("desk", { env: { ...process.env, DISPLAY: display } });
     await fleet.addApprovedWorker("headless", { env: { ...process.env, DISPLAY: "", WAYLAND_DISPLAY: "" } });
+    await fleet.addApprovedWorker("locked", { env: { ...process.env, DISPLAY: display }, worker: { exec_policy: "deny" } });
   });
   after(async () => {
     await fleet.close();
@@ -41,6 +42,7 @@ describe("screenshots under Xvfb", { skip: SKIP }, () => {
   test("a worker with a display and a capture tool reports screen.capture; one without does not", async () => {
     assert.deepEqual((await fleet.client.node("desk")).capabilities, ["shell.exec", "screen.capture"]);
     assert.deepEqual((await fleet.client.node("headless")).capabilities, ["shell.exec"]);
+    assert.deepEqual((await fleet.client.node("locked")).capabilities, ["shell.exec", "screen.capture"]);
   });
 
   test("the API stores the PNG and serves it by id: the white 320x240 screen", async () => {
@@ -69,6 +71,14 @@ describe("screenshots under Xvfb", { skip: SKIP }, () => {
       assert.equal(error.code, "capability_unavailable");
       assert.equal(error.status, 409);
       assert.match(error.message, /does not offer screen\.capture \(it offers: shell\.exec\)/);
+      return true;
+    });
+  });
+
+  test("a worker whose exec policy is deny refuses screenshots too", async () => {
+    await assert.rejects(fleet.client.screenshot("locked"), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "policy_denied");
+      assert.match(error.message, /exec_policy: deny, which refuses every remote action, screen\.capture included/);
       return true;
     });
   });
