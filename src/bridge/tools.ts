@@ -8,6 +8,7 @@ import { z } from "zod";
 import { ClientError, type FleetClient } from "../client/client.js";
 import type { NodeExecResult, NodeView } from "../protocol/api.js";
 import { summarizeText } from "./summarize.js";
+import { formatNodeInfo } from "../client/format-info.js";
 
 export interface ToolSpec {
   name: string;
@@ -60,6 +61,7 @@ const BroadcastArgs = z.strictObject({
   labels: labelSelector,
   timeout_seconds: timeoutSeconds,
 });
+const InfoArgs = z.strictObject({ node: nodeRef });
 const ScreenshotArgs = z.strictObject({
   node: nodeRef,
   display: z.string().max(64).optional().describe("Which display or screen, when the machine has several (default: the main one)."),
@@ -95,6 +97,13 @@ const TOOL_DEFINITIONS = [
     description:
       "Run the same shell command on EVERY machine of the fleet, or on those whose labels match, and return each machine's result (ok, error, timeout or offline). Use it for fleet-wide questions such as \"how much disk is free everywhere\" or \"update all the home machines\".",
     schema: BroadcastArgs,
+  },
+  {
+    name: "fleet_info",
+    label: "How a machine is doing",
+    description:
+      "Ask one machine how it is doing: OS and kernel, CPU and load averages, memory, every disk's free space, uptime, network addresses and Tailscale status. Use it for questions like \"how is home-server doing?\" or \"is the NAS running out of space?\" (no command needed).",
+    schema: InfoArgs,
   },
   {
     name: "fleet_screenshot",
@@ -255,6 +264,12 @@ export async function runTool(client: FleetClient, name: string, args: unknown):
           isError: false,
           details: { status: s.total > 0 && s.ok === s.total ? "ok" : "partial", ok: s.total > 0 && s.ok === s.total, summary: s, results: outcome.results.map((r) => ({ node_id: r.node_id, status: r.status, exit_code: r.exit_code })) },
         };
+      }
+      case "fleet_info": {
+        const parsed = parseArgs(InfoArgs, args);
+        node = parsed.node;
+        const result = await client.info(parsed.node);
+        return { text: formatNodeInfo(result), isError: false, details: { status: "ok", ok: true, node_id: result.node_id, info: result.info } };
       }
       case "fleet_screenshot": {
         const parsed = parseArgs(ScreenshotArgs, args);

@@ -15,6 +15,7 @@ import { register as registerNatsConfig } from "./commands/nats-config.js";
 import { register as registerMcp } from "./commands/mcp.js";
 import { register as registerOpenClaw } from "./commands/openclaw.js";
 import { register as registerScreenshot } from "./commands/screenshot.js";
+import { register as registerInfo } from "./commands/info.js";
 
 export function buildProgram(): Command {
   const program = new Command("ocf")
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerMcp(program);
   registerOpenClaw(program);
   registerScreenshot(program);
+  registerInfo(program);
   return program;
 }
 

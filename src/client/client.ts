@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeView, RotateResult, ScreenshotResult } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeView, RotateResult, ScreenshotResult } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -92,6 +92,11 @@ export class FleetClient {
   screenshot(ref: string, options: { display?: string; timeoutMs?: number } = {}): Promise<ScreenshotResult> {
     const body = { ...(options.display ? { display: options.display } : {}), ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}) };
     return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/screenshot`, body, (options.timeoutMs ?? 30_000) + HTTP_GRACE_MS);
+  }
+
+  /** How a node is doing right now: OS, CPU, load, memory, disks, uptime, network, Tailscale. */
+  info(ref: string): Promise<NodeInfoResult> {
+    return this.call("GET", `/api/v1/nodes/${encodeURIComponent(ref)}/info`, undefined, 30_000);
   }
 
   /** Fetch a stored file (e.g. a screenshot's `file.url`) as bytes. */

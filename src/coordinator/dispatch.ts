@@ -8,7 +8,7 @@ import { createInbox } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { FleetError, type ErrorCode } from "../protocol/errors.js";
-import { CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
+import { BUILT_IN_CALLS, CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
 import type { Subjects } from "../protocol/subjects.js";
 import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
 import type { NatsConnection } from "../transport/connection.js";
@@ -69,10 +69,10 @@ export class Dispatcher {
     }
   }
 
-  /** Call a capability (screen.capture) on one node: the file it returns, or a FleetError saying why not. */
-  async call(ref: string, capability: CallCapability, params: { display?: string | undefined }, timeoutMs: number): Promise<{ node: NodeRecord; mime: string; data: Buffer; duration_ms: number }> {
+  /** Call a capability on one node: its answer (a file or JSON), or a FleetError saying why not. */
+  async call(ref: string, capability: CallCapability, params: { display?: string | undefined }, timeoutMs: number): Promise<{ node: NodeRecord; result: CallResult }> {
     const node = this.onlineNode(ref);
-    if (!node.capabilities.includes(capability)) {
+    if (!BUILT_IN_CALLS.includes(capability) && !node.capabilities.includes(capability)) {
       throw new FleetError("capability_unavailable", `node "${node.name}" does not offer ${capability} (it offers: ${node.capabilities.join(", ") || "nothing"})`);
     }
     const id = randomUUID();
@@ -85,9 +85,16 @@ export class Dispatcher {
       throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
     }
     if (result.error) throw new FleetError(result.error.code, result.error.message);
-    if (result.id !== id || result.node_id !== node.id || !result.data || !result.mime) {
-      throw new FleetError("internal", `node "${node.name}" sent a reply without a file or for another request`);
+    if (result.id !== id || result.node_id !== node.id || (result.data === undefined && result.json === undefined)) {
+      throw new FleetError("internal", `node "${node.name}" sent an empty reply or one for another request`);
     }
+    return { node, result };
+  }
+
+  /** A file from a capability call (screen.capture). */
+  async callForFile(ref: string, capability: CallCapability, params: { display?: string | undefined }, timeoutMs: number): Promise<{ node: NodeRecord; mime: string; data: Buffer; duration_ms: number }> {
+    const { node, result } = await this.call(ref, capability, params, timeoutMs);
+    if (!result.data || !result.mime) throw new FleetError("internal", `node "${node.name}" sent no file`);
     return { node, mime: result.mime, data: Buffer.from(result.data, "base64"), duration_ms: result.duration_ms };
   }
 

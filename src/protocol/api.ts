@@ -113,3 +113,23 @@ export interface ScreenshotResult {
   height?: number;
   duration_ms: number;
 }
+
+/** `GET /api/v1/nodes/:id/info`: what the node says about itself right now (see src/worker/sysinfo.ts). */
+export interface NodeInfoResult {
+  node_id: string;
+  collected_at: string;
+  duration_ms: number;
+  info: {
+    hostname?: string;
+    os?: { platform: string; release: string; version: string; distro: string | null };
+    arch?: string;
+    cpu?: { model: string; cores: number; load: [number, number, number] };
+    memory?: { total_bytes: number; available_bytes: number; used_percent: number };
+    disks?: Array<{ mount: string; filesystem: string; size_bytes: number; used_bytes: number; available_bytes: number; used_percent: number }>;
+    uptime_s?: number;
+    network?: Array<{ name: string; addresses: string[]; mac: string | null }>;
+    tailscale?: { ips: string[]; online: boolean | null; hostname: string | null } | null;
+    node_version?: string;
+    agent_version?: string;
+  };
+}

@@ -123,8 +123,12 @@ export const ExecResultSchema = z.object({
 });
 export type ExecResult = z.infer<typeof ExecResultSchema>;
 
-/** Capabilities a worker can offer besides shell.exec (probed at start, reported in joins and heartbeats). */
-export const CALL_CAPABILITIES = ["screen.capture"] as const;
+/**
+ * Capability calls. `sys.info` is built into every worker; the others are probed at start and
+ * reported in joins and heartbeats.
+ */
+export const CALL_CAPABILITIES = ["screen.capture", "sys.info"] as const;
+export const BUILT_IN_CALLS: ReadonlyArray<CallCapability> = ["sys.info"];
 export type CallCapability = (typeof CALL_CAPABILITIES)[number];
 
 /** A capability call on `<prefix>.node.<id>.call`. */
@@ -137,13 +141,14 @@ export const CallRequestSchema = z.strictObject({
 });
 export type CallRequest = z.infer<typeof CallRequestSchema>;
 
-/** The answer: a file (base64) with its type, or an error such as capability_unavailable. */
+/** The answer: a file (base64) with its type, a JSON value, or an error such as capability_unavailable. */
 export const CallResultSchema = z.object({
   v,
   id: z.string(),
   node_id: NodeIdSchema,
   mime: z.string().max(64).optional(),
   data: z.string().optional(),
+  json: z.record(z.string(), z.unknown()).optional(),
   duration_ms: z.number().min(0),
   error: ErrorBodySchema.optional(),
 });

@@ -46,6 +46,7 @@ import { commandEnv, decide, type ExecPolicy } from "./policy.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
 import { captureScreen } from "./screen.js";
+import { collectSystemInfo } from "./sysinfo.js";
 
 export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
 
@@ -622,6 +623,15 @@ export class Worker {
     const fail = (code: ErrorCode, message: string): void => answer({ id: call.id, error: { code, message } });
     if (this.state !== "approved") return fail("not_approved", `node is ${this.state}, not approved`);
     if (this.stopping) return fail("shutting_down", "worker is shutting down");
+    if (call.capability === "sys.info") {
+      try {
+        answer({ id: call.id, json: { ...(await collectSystemInfo()), agent_version: SOFTWARE_VERSION } });
+      } catch (error) {
+        fail("exec_failed", `could not collect system information: ${(error as Error).message}`);
+      }
+      return;
+    }
+    // Reading how the machine is doing is not an action; anything else is refused under deny.
     if (this.policy.mode === "deny") return fail("policy_denied", `${this.nodeId} has worker.exec_policy: deny, which refuses every remote action, ${call.capability} included`);
     const screen = this.capabilities.screen;
     if (call.capability === "screen.capture") {

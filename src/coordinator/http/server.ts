@@ -203,7 +203,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const started = Date.now();
     let shot;
     try {
-      shot = await deps.dispatcher.call(request.params.id, "screen.capture", { display: body?.display }, body?.timeout_ms ?? 30_000);
+      shot = await deps.dispatcher.callForFile(request.params.id, "screen.capture", { display: body?.display }, body?.timeout_ms ?? 30_000);
     } catch (error) {
       const code = error instanceof FleetError ? error.code : "internal";
       deps.auditor.record({ actor: request.actor, action: "screenshot", node_id: request.params.id, status: code, duration_ms: Date.now() - started, detail: { ip: request.ip } });
@@ -218,6 +218,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       ...(size ?? {}),
       duration_ms: shot.duration_ms,
     });
+  });
+
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/info", async (request) => {
+    const { node, result } = await deps.dispatcher.call(request.params.id, "sys.info", {}, 15_000);
+    return { node_id: node.id, collected_at: new Date().toISOString(), duration_ms: result.duration_ms, info: result.json ?? {} };
   });
 
   app.get<{ Params: { id: string } }>("/api/v1/files/:id", async (request, reply) => {
