@@ -16,6 +16,7 @@ import { register as registerMcp } from "./commands/mcp.js";
 import { register as registerOpenClaw } from "./commands/openclaw.js";
 import { register as registerScreenshot } from "./commands/screenshot.js";
 import { register as registerInfo } from "./commands/info.js";
+import { register as registerCp } from "./commands/cp.js";
 
 export function buildProgram(): Command {
   const program = new Command("ocf")
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerOpenClaw(program);
   registerScreenshot(program);
   registerInfo(program);
+  registerCp(program);
   return program;
 }
 

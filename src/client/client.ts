@@ -94,6 +94,18 @@ export class FleetClient {
     return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/screenshot`, body, (options.timeoutMs ?? 30_000) + HTTP_GRACE_MS);
   }
 
+  /** Read a file from a node (within its worker.file_roots); the SHA-256 is the worker's. */
+  async getFile(ref: string, path: string): Promise<{ data: Buffer; sha256: string; path: string }> {
+    const response = await this.raw("GET", `/api/v1/nodes/${encodeURIComponent(ref)}/file?path=${encodeURIComponent(path)}`);
+    return { data: response.data, sha256: response.headers.get("x-ocf-sha256") ?? "", path: decodeURIComponent(response.headers.get("x-ocf-path") ?? encodeURIComponent(path)) };
+  }
+
+  /** Write a file on a node (atomically, checked against its SHA-256 there). */
+  async putFile(ref: string, path: string, data: Buffer, sha256: string): Promise<{ node_id: string; path: string; bytes: number; sha256: string }> {
+    const response = await this.raw("PUT", `/api/v1/nodes/${encodeURIComponent(ref)}/file?path=${encodeURIComponent(path)}`, data, { "content-type": "application/octet-stream", "x-ocf-sha256": sha256 });
+    return JSON.parse(response.data.toString("utf8")) as { node_id: string; path: string; bytes: number; sha256: string };
+  }
+
   /** How a node is doing right now: OS, CPU, load, memory, disks, uptime, network, Tailscale. */
   info(ref: string): Promise<NodeInfoResult> {
     return this.call("GET", `/api/v1/nodes/${encodeURIComponent(ref)}/info`, undefined, 30_000);
@@ -101,23 +113,35 @@ export class FleetClient {
 
   /** Fetch a stored file (e.g. a screenshot's `file.url`) as bytes. */
   async download(path: string): Promise<{ mime: string; data: Buffer }> {
+    const response = await this.raw("GET", path);
+    return { mime: response.headers.get("content-type") ?? "application/octet-stream", data: response.data };
+  }
+
+  /** A request whose answer is bytes, not JSON (errors are still the API's JSON errors). */
+  private async raw(method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<{ data: Buffer; headers: Headers }> {
     let response: Response;
     try {
-      response = await fetch(`${this.url}${path}`, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...headers },
+        body: body ?? null,
+        signal: AbortSignal.timeout(Math.max(this.timeoutMs, 90_000)),
+      });
     } catch (error) {
       throw new ClientError("unreachable", `cannot reach the coordinator at ${this.url} (${(error as Error).message})`, undefined);
     }
     const data = Buffer.from(await response.arrayBuffer());
     if (!response.ok) {
-      let apiError: ApiErrorBody["error"] | undefined;
+      let apiError: Partial<ApiErrorBody["error"]> | undefined;
       try {
         apiError = (JSON.parse(data.toString("utf8")) as Partial<ApiErrorBody>).error;
       } catch {
         apiError = undefined;
       }
-      throw new ClientError(apiError?.code ?? "internal", apiError?.message ?? `coordinator answered HTTP ${response.status}`, response.status);
+      const { code, message, ...details } = apiError ?? {};
+      throw new ClientError(code ?? "internal", message ?? `coordinator answered HTTP ${response.status}`, response.status, details);
     }
-    return { mime: response.headers.get("content-type") ?? "application/octet-stream", data };
+    return { data, headers: response.headers };
   }
 
   /** Revoke a node's NATS credentials; the node fetches new ones by asking to join again. */

@@ -92,7 +92,7 @@ function envScalar(raw: string, key: string): unknown {
     }
     return labels;
   }
-  if (key === "worker.exec_allowlist" || key === "worker.exec_env") {
+  if (key === "worker.exec_allowlist" || key === "worker.exec_env" || key === "worker.file_roots") {
     return raw.split(key === "worker.exec_env" ? /[\s,]+/ : /\s*;\s*/).map((s) => s.trim()).filter(Boolean);
   }
   // Coerce by what the key holds, so OCF_WORKER_SKILLS_DIR=123 stays the string "123".

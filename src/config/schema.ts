@@ -62,6 +62,10 @@ export const ConfigSchema = z.strictObject({
       exec_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")).default([]),
       /** Working directory of commands (default: the home folder of the worker's user). */
       exec_workdir: z.string().min(1).default("~"),
+      /** Folders `ocf cp` may read and write on this worker (default: the exec working directory). */
+      file_roots: z.array(z.string().min(1)).optional(),
+      /** Largest file `ocf cp` moves to or from this worker (also bounded by the NATS max payload). */
+      max_file_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     })
     .prefault({}),
   communication: z

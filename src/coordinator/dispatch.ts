@@ -8,7 +8,7 @@ import { createInbox } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { FleetError, type ErrorCode } from "../protocol/errors.js";
-import { BUILT_IN_CALLS, CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
+import { BUILT_IN_CALLS, CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallRequest, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
 import type { Subjects } from "../protocol/subjects.js";
 import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
 import type { NatsConnection } from "../transport/connection.js";
@@ -57,6 +57,10 @@ export class Dispatcher {
   /** One request to one node, with transport failures turned into FleetErrors. */
   private async ask(node: NodeRecord, subject: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const nc = this.connection();
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    if (body.length > maxPayload) {
+      throw new FleetError("payload_too_large", `the request is ${body.length} bytes on the wire, more than the NATS server's max_payload (${maxPayload})`);
+    }
     try {
       return await request(nc, subject, body, timeoutMs);
     } catch (error) {
@@ -70,13 +74,14 @@ export class Dispatcher {
   }
 
   /** Call a capability on one node: its answer (a file or JSON), or a FleetError saying why not. */
-  async call(ref: string, capability: CallCapability, params: { display?: string | undefined }, timeoutMs: number): Promise<{ node: NodeRecord; result: CallResult }> {
+  async call(ref: string, capability: CallCapability, params: CallRequest["params"], timeoutMs: number): Promise<{ node: NodeRecord; result: CallResult }> {
     const node = this.onlineNode(ref);
     if (!BUILT_IN_CALLS.includes(capability) && !node.capabilities.includes(capability)) {
       throw new FleetError("capability_unavailable", `node "${node.name}" does not offer ${capability} (it offers: ${node.capabilities.join(", ") || "nothing"})`);
     }
     const id = randomUUID();
-    const body = encodeMessage({ v: PROTOCOL_VERSION, id, capability, params: params.display ? { display: params.display } : {}, timeout_ms: timeoutMs });
+    const clean = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
+    const body = encodeMessage({ v: PROTOCOL_VERSION, id, capability, params: clean, timeout_ms: timeoutMs });
     const data = await this.ask(node, this.options.subjects.call(node.id), body, timeoutMs + REPLY_GRACE_MS);
     let result: CallResult;
     try {

@@ -27,6 +27,8 @@ export function scopeAllows(have: TokenScope, need: TokenScope): boolean {
 /** The scope a request needs: reads are `read`, exec and broadcast are `exec`, the rest `admin`. */
 export function requiredScope(method: string, path: string): TokenScope {
   if (path.startsWith("/api/v1/tokens")) return "admin";
+  // Reading or writing files on a node is as powerful as running a command there.
+  if (/^\/api\/v1\/nodes\/[^/]+\/file$/.test(path)) return "exec";
   if (method === "GET" || method === "HEAD") return "read";
   if (method === "POST" && (path === "/api/v1/exec" || path === "/api/v1/broadcast")) return "exec";
   if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/screenshot$/.test(path)) return "exec";

@@ -39,6 +39,7 @@ export async function launchWorker(loaded: LoadedConfig, options: LaunchWorkerOp
     labels: options.labels ?? {},
     stateDir,
     workdir: loaded.resolvePath(loaded.config.worker.exec_workdir),
+    ...(loaded.config.worker.file_roots ? { fileRoots: loaded.config.worker.file_roots.map((root) => loaded.resolvePath(root)) } : {}),
     logger,
   });
   onShutdown(() => worker.stop(), logger);

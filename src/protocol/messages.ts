@@ -127,8 +127,8 @@ export type ExecResult = z.infer<typeof ExecResultSchema>;
  * Capability calls. `sys.info` is built into every worker; the others are probed at start and
  * reported in joins and heartbeats.
  */
-export const CALL_CAPABILITIES = ["screen.capture", "sys.info"] as const;
-export const BUILT_IN_CALLS: ReadonlyArray<CallCapability> = ["sys.info"];
+export const CALL_CAPABILITIES = ["screen.capture", "sys.info", "file.get", "file.put"] as const;
+export const BUILT_IN_CALLS: ReadonlyArray<CallCapability> = ["sys.info", "file.get", "file.put"];
 export type CallCapability = (typeof CALL_CAPABILITIES)[number];
 
 /** A capability call on `<prefix>.node.<id>.call`. */
@@ -136,7 +136,16 @@ export const CallRequestSchema = z.strictObject({
   v,
   id: z.string().min(1).max(64),
   capability: z.enum(CALL_CAPABILITIES),
-  params: z.strictObject({ display: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "display must look like :0 or :1.0").optional() }).default({}),
+  params: z
+    .strictObject({
+      display: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "display must look like :0 or :1.0").optional(),
+      /** file.get / file.put: the path on the node. */
+      path: z.string().min(1).max(4096).optional(),
+      /** file.put: the content (base64) and its SHA-256 (hex). */
+      data: z.string().optional(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    })
+    .default({}),
   timeout_ms: z.number().int().min(1).max(120_000),
 });
 export type CallRequest = z.infer<typeof CallRequestSchema>;

@@ -47,6 +47,7 @@ import { startStatusServer, type StatusServer } from "./status-server.js";
 import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
 import { captureScreen } from "./screen.js";
 import { collectSystemInfo } from "./sysinfo.js";
+import { FileAccess, FileAccessError } from "./file-access.js";
 
 export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
 
@@ -63,6 +64,8 @@ export interface WorkerOptions {
   workdir?: string;
   /** Environment used to probe capabilities and run capture tools (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Resolved worker.file_roots (the launcher resolves relative paths like every other config path). */
+  fileRoots?: string[];
 }
 
 /** Capabilities every worker has; the rest are probed at start (src/worker/capabilities.ts). */
@@ -109,6 +112,7 @@ export class Worker {
   requestId: string | undefined;
   readonly labels: Labels;
   readonly capabilities: ProbedCapabilities;
+  private readonly files: FileAccess;
 
   constructor(private readonly options: WorkerOptions) {
     this.subjects = makeSubjects(options.config.communication.subject_prefix);
@@ -116,6 +120,9 @@ export class Worker {
     const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env } = options.config.worker;
     this.policy = { mode, allowlist, env };
     this.capabilities = probeCapabilities(options.env ?? process.env);
+    const workdir = options.workdir ?? homedir();
+    const resolveHome = (path: string): string => (path === "~" ? homedir() : path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
+    this.files = new FileAccess((options.fileRoots ?? options.config.worker.file_roots ?? [workdir]).map(resolveHome), workdir, options.config.worker.max_file_bytes);
   }
 
   get nodeId(): string {
@@ -633,6 +640,28 @@ export class Worker {
     }
     // Reading how the machine is doing is not an action; anything else is refused under deny.
     if (this.policy.mode === "deny") return fail("policy_denied", `${this.nodeId} has worker.exec_policy: deny, which refuses every remote action, ${call.capability} included`);
+    if (call.capability === "file.get" || call.capability === "file.put") {
+      const path = call.params.path;
+      if (!path) return fail("bad_request", `${call.capability} needs params.path`);
+      try {
+        if (call.capability === "file.get") {
+          const file = this.files.read(path);
+          const limit = (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES;
+          const data = file.data.toString("base64");
+          if (data.length > limit) return fail("payload_too_large", `${path} is ${file.data.length} bytes, more than the NATS server's max_payload allows (${limit} bytes as base64)`);
+          log.info({ call_id: call.id, path: file.path, bytes: file.data.length }, "file sent");
+          answer({ id: call.id, mime: "application/octet-stream", data, json: { path: file.path, bytes: file.data.length, sha256: file.sha256 } });
+        } else {
+          const written = this.files.write(path, Buffer.from(call.params.data ?? "", "base64"), call.params.sha256);
+          log.info({ call_id: call.id, path: written.path, bytes: written.bytes }, "file received");
+          answer({ id: call.id, json: written });
+        }
+      } catch (error) {
+        const code = error instanceof FileAccessError ? error.code : "exec_failed";
+        fail(code === "not_found" ? "not_found" : code, error instanceof FileAccessError ? error.message : `${call.capability} failed: ${(error as Error).message}`);
+      }
+      return;
+    }
     const screen = this.capabilities.screen;
     if (call.capability === "screen.capture") {
       if (!screen) return fail("capability_unavailable", `${this.nodeId} cannot capture its screen: ${this.capabilities.missing["screen.capture"] ?? "not available"}`);

@@ -11,6 +11,10 @@ const ROUTES: Array<{ method: string; path: (id: string) => string; body?: unkno
   { method: "POST", path: (id) => `/api/v1/pending/${id}/reject`, body: {} },
   { method: "DELETE", path: (id) => `/api/v1/tokens/${id}` },
   { method: "POST", path: (id) => `/api/v1/nodes/${id}/rotate`, body: {} },
+  { method: "POST", path: (id) => `/api/v1/nodes/${id}/screenshot`, body: {} },
+  { method: "GET", path: (id) => `/api/v1/nodes/${id}/info` },
+  { method: "GET", path: (id) => `/api/v1/nodes/${id}/file?path=x` },
+  { method: "GET", path: (id) => `/api/v1/files/${id}` },
 ];
 
 const HOSTILE_IDS = [

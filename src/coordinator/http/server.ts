@@ -54,6 +54,10 @@ const ScreenshotBody = z
   })
   .optional();
 
+const FileQuery = z.strictObject({ path: z.string().min(1).max(4096) });
+/** Largest upload accepted by PUT /api/v1/nodes/:id/file (workers apply their own worker.max_file_bytes). */
+export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
+
 const EnrollQuery = z.strictObject({ wait: z.coerce.number().min(0).max(30).default(0) });
 
 declare module "fastify" {
@@ -218,6 +222,40 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       ...(size ?? {}),
       duration_ms: shot.duration_ms,
     });
+  });
+
+  app.addContentTypeParser("application/octet-stream", { parseAs: "buffer", bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, done) => done(null, body));
+
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/file", async (request, reply) => {
+    const { path } = parseBody(FileQuery, request.query);
+    const started = Date.now();
+    try {
+      const { node, result } = await deps.dispatcher.call(request.params.id, "file.get", { path }, 60_000);
+      const meta = (result.json ?? {}) as { path?: string; sha256?: string };
+      const data = Buffer.from(result.data ?? "", "base64");
+      deps.auditor.record({ actor: request.actor, action: "file.get", node_id: node.id, status: "ok", duration_ms: Date.now() - started, detail: { path: meta.path ?? path, bytes: data.length, ip: request.ip } });
+      return reply.header("content-type", "application/octet-stream").header("x-ocf-sha256", meta.sha256 ?? "").header("x-ocf-path", encodeURIComponent(meta.path ?? path)).send(data);
+    } catch (error) {
+      deps.auditor.record({ actor: request.actor, action: "file.get", node_id: request.params.id, status: error instanceof FleetError ? error.code : "internal", duration_ms: Date.now() - started, detail: { path, ip: request.ip } });
+      throw error;
+    }
+  });
+
+  app.put<{ Params: { id: string } }>("/api/v1/nodes/:id/file", { bodyLimit: MAX_UPLOAD_BYTES }, async (request) => {
+    const { path } = parseBody(FileQuery, request.query);
+    if (!Buffer.isBuffer(request.body)) throw new FleetError("bad_request", "send the file as the body with Content-Type: application/octet-stream");
+    const expected = request.headers["x-ocf-sha256"];
+    if (expected !== undefined && (typeof expected !== "string" || !/^[0-9a-f]{64}$/.test(expected))) throw new FleetError("bad_request", "x-ocf-sha256 must be a SHA-256 in hex");
+    const started = Date.now();
+    try {
+      const { node, result } = await deps.dispatcher.call(request.params.id, "file.put", { path, data: request.body.toString("base64"), ...(expected ? { sha256: expected } : {}) }, 60_000);
+      const written = (result.json ?? {}) as { path?: string; bytes?: number; sha256?: string };
+      deps.auditor.record({ actor: request.actor, action: "file.put", node_id: node.id, status: "ok", duration_ms: Date.now() - started, detail: { path: written.path ?? path, bytes: written.bytes, ip: request.ip } });
+      return { node_id: node.id, path: written.path ?? path, bytes: written.bytes ?? request.body.length, sha256: written.sha256 ?? "" };
+    } catch (error) {
+      deps.auditor.record({ actor: request.actor, action: "file.put", node_id: request.params.id, status: error instanceof FleetError ? error.code : "internal", duration_ms: Date.now() - started, detail: { path, ip: request.ip } });
+      throw error;
+    }
   });
 
   app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/info", async (request) => {
