@@ -6,9 +6,10 @@
  */
 import { z } from "zod";
 import { ClientError, type FleetClient } from "../client/client.js";
-import type { NodeExecResult, NodeView } from "../protocol/api.js";
+import type { CaptureResult, NodeExecResult, NodeView } from "../protocol/api.js";
 import { summarizeText } from "./summarize.js";
 import { formatNodeInfo } from "../client/format-info.js";
+import { formatSkills } from "../client/format-skills.js";
 
 export interface ToolSpec {
   name: string;
@@ -68,7 +69,15 @@ const ScreenshotArgs = z.strictObject({
 });
 const CameraArgs = z.strictObject({
   node: nodeRef,
-  device: z.string().max(128).optional().describe("Which camera, when the machine has several (default: the first)."),
+  device: z.string().max(128).optional().describe("Which camera, when the machine has several, e.g. \"/dev/video1\" (default: the machine's configured camera)."),
+});
+const SkillsArgs = z.strictObject({
+  node: nodeRef.optional().describe("Only this machine's skills (default: every online machine)."),
+});
+const SkillArgs = z.strictObject({
+  node: nodeRef,
+  skill: z.string().min(1).max(48).describe("The skill's name as fleet_skills lists it, e.g. \"disk-usage\"."),
+  params: z.record(z.string(), z.unknown()).optional().describe("The skill's parameters as fleet_skills describes them, e.g. {\"path\": \"/var\"}. Omit for the defaults."),
 });
 
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -118,6 +127,20 @@ const TOOL_DEFINITIONS = [
     description:
       "Take one photo with a machine's camera and return it as an image. Only machines that report the camera.snap capability can do this; otherwise the result says what is missing.",
     schema: CameraArgs,
+  },
+  {
+    name: "fleet_skills",
+    label: "List skills on the fleet",
+    description:
+      "List the skills (ready-made, parameterised actions such as disk-usage or service-status) that the fleet's machines offer, with what each does and its parameters. Prefer a skill over a hand-written command when one fits.",
+    schema: SkillsArgs,
+  },
+  {
+    name: "fleet_skill",
+    label: "Run a skill on a machine",
+    description:
+      "Run one skill on one machine with parameters; the machine checks the parameters against the skill's schema first and answers with the skill's exit code and output. Call fleet_skills to see what exists.",
+    schema: SkillArgs,
   },
 ] as const;
 
@@ -180,6 +203,9 @@ export function errorOutcome(error: unknown, node?: string): ToolOutcome {
       case "node_busy":
         text = `The machine "${node ?? "?"}" is busy (${error.message}). Try again in a moment.`;
         break;
+      case "capability_unavailable":
+        text = `The machine "${node ?? "?"}" cannot do that: ${error.message}. Nothing was taken or run; tell the user what is missing (a command with fleet_exec may still answer their question).`;
+        break;
       case "unauthorized":
       case "forbidden":
         text = `The fleet refused this tool's credentials (${error.message}). The token configured for the fleet tools is missing, wrong, revoked or lacks the "exec" scope.`;
@@ -219,13 +245,17 @@ function parseArgs<S extends z.ZodType>(schema: S, args: unknown): z.infer<S> {
 
 class ArgumentError extends Error {}
 
-async function captureUnavailable(client: FleetClient, ref: string, capability: string, what: string): Promise<ToolOutcome> {
-  const node = await client.node(ref);
-  const has = node.capabilities.includes(capability);
-  const text = has
-    ? `The machine "${node.id}" reports ${capability}, but this coordinator cannot take ${what}s from it yet. Nothing was taken.`
-    : `The machine "${node.id}" cannot take ${what}s: it does not report the ${capability} capability (it offers: ${node.capabilities.join(", ") || "nothing"}). Tell the user; a command with fleet_exec may still answer their question.`;
-  return { text, isError: true, details: { status: "error", ok: false, error: { code: "capability_unavailable", message: text }, node_id: node.id } };
+/** A picture taken on a node, attached as an image for the model and the chat. */
+async function pictureOutcome(client: FleetClient, shot: CaptureResult, what: string): Promise<ToolOutcome> {
+  const file = await client.download(shot.file.url);
+  const size = shot.width && shot.height ? `${shot.width}x${shot.height}, ` : "";
+  const kind = shot.file.mime === "image/png" ? "PNG" : "JPEG";
+  return {
+    text: `${what} of ${shot.node_id} (${size}${shot.file.bytes} bytes ${kind}), attached as an image. The coordinator keeps it at ${shot.file.url}.`,
+    isError: false,
+    details: { status: "ok", ok: true, node_id: shot.node_id, file: shot.file, width: shot.width, height: shot.height },
+    image: { data: file.data.toString("base64"), mimeType: shot.file.mime },
+  };
 }
 
 /** Run one fleet tool. Never throws: failures come back as an error outcome the model can read. */
@@ -274,22 +304,31 @@ export async function runTool(client: FleetClient, name: string, args: unknown):
       case "fleet_screenshot": {
         const parsed = parseArgs(ScreenshotArgs, args);
         node = parsed.node;
-        const target = await client.node(parsed.node);
-        if (!target.capabilities.includes("screen.capture")) return await captureUnavailable(client, parsed.node, "screen.capture", "screenshot");
-        const shot = await client.screenshot(target.id, parsed.display ? { display: parsed.display } : {});
-        const file = await client.download(shot.file.url);
-        const size = shot.width && shot.height ? `${shot.width}x${shot.height}, ` : "";
-        return {
-          text: `Screenshot of ${shot.node_id} (${size}${shot.file.bytes} bytes PNG), attached as an image. The coordinator keeps it at ${shot.file.url}.`,
-          isError: false,
-          details: { status: "ok", ok: true, node_id: shot.node_id, file: shot.file, width: shot.width, height: shot.height },
-          image: { data: file.data.toString("base64"), mimeType: shot.file.mime },
-        };
+        // A model needs no 4K picture: scale down to 1920 pixels wide at most.
+        return await pictureOutcome(client, await client.screenshot(parsed.node, { ...(parsed.display ? { display: parsed.display } : {}), maxWidth: 1920 }), "Screenshot");
       }
       case "fleet_camera": {
         const parsed = parseArgs(CameraArgs, args);
         node = parsed.node;
-        return await captureUnavailable(client, parsed.node, "camera.snap", "camera photo");
+        return await pictureOutcome(client, await client.camera(parsed.node, parsed.device ? { device: parsed.device } : {}), "Camera photo");
+      }
+      case "fleet_skills": {
+        const parsed = parseArgs(SkillsArgs, args);
+        node = parsed.node;
+        const nodes = await client.skills(parsed.node);
+        const count = nodes.reduce((sum, n) => sum + n.skills.length, 0);
+        return { text: formatSkills(nodes, true), isError: false, details: { status: "ok", ok: true, count, nodes } };
+      }
+      case "fleet_skill": {
+        const parsed = parseArgs(SkillArgs, args);
+        node = parsed.node;
+        const result = await client.runSkill(parsed.node, parsed.skill, parsed.params ?? {});
+        const asExec: NodeExecResult = { ...result, node: result.node_id };
+        return {
+          text: execText(asExec, `skill ${parsed.skill} ${JSON.stringify(result.params)}`, EXEC_STDOUT_BUDGET, EXEC_STDERR_BUDGET),
+          isError: false,
+          details: { status: result.status, ok: result.status === "ok", exitCode: result.exit_code, node_id: result.node_id, skill: result.skill, duration_ms: result.duration_ms },
+        };
       }
       default:
         return { text: `Unknown fleet tool "${name}". Available: ${FLEET_TOOL_NAMES.join(", ")}.`, isError: true, details: { status: "error", ok: false } };

@@ -14,7 +14,8 @@ import { register as registerStart } from "./commands/start.js";
 import { register as registerNatsConfig } from "./commands/nats-config.js";
 import { register as registerMcp } from "./commands/mcp.js";
 import { register as registerOpenClaw } from "./commands/openclaw.js";
-import { register as registerScreenshot } from "./commands/screenshot.js";
+import { register as registerCapture } from "./commands/capture.js";
+import { register as registerSkills } from "./commands/skills.js";
 import { register as registerInfo } from "./commands/info.js";
 import { register as registerCp } from "./commands/cp.js";
 
@@ -39,7 +40,8 @@ export function buildProgram(): Command {
   registerNatsConfig(program);
   registerMcp(program);
   registerOpenClaw(program);
-  registerScreenshot(program);
+  registerCapture(program);
+  registerSkills(program);
   registerInfo(program);
   registerCp(program);
   return program;

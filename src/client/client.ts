@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeView, RotateResult, ScreenshotResult } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeSkills, NodeView, RotateResult, ScreenshotResult, CaptureResult, SkillRunResult } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -89,9 +89,32 @@ export class FleetClient {
   }
 
   /** Take a screenshot on a node; the PNG stays on the coordinator until fetched with `download`. */
-  screenshot(ref: string, options: { display?: string; timeoutMs?: number } = {}): Promise<ScreenshotResult> {
-    const body = { ...(options.display ? { display: options.display } : {}), ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}) };
+  screenshot(ref: string, options: { display?: string; maxWidth?: number; timeoutMs?: number } = {}): Promise<ScreenshotResult> {
+    const body = { ...(options.display ? { display: options.display } : {}), ...(options.maxWidth ? { max_width: options.maxWidth } : {}), ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}) };
     return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/screenshot`, body, (options.timeoutMs ?? 30_000) + HTTP_GRACE_MS);
+  }
+
+  /** Take a camera photo on a node (JPEG by default); fetch it with `download`. */
+  camera(ref: string, options: { device?: string; resolution?: string; format?: "jpeg" | "png"; timeoutMs?: number } = {}): Promise<CaptureResult> {
+    const body = {
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.resolution ? { resolution: options.resolution } : {}),
+      ...(options.format ? { format: options.format } : {}),
+      ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}),
+    };
+    return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/camera`, body, (options.timeoutMs ?? 30_000) + HTTP_GRACE_MS);
+  }
+
+  /** The skills of one node (asked live), or of every node when `ref` is omitted. */
+  async skills(ref?: string): Promise<NodeSkills[]> {
+    if (ref) return [await this.call<NodeSkills>("GET", `/api/v1/nodes/${encodeURIComponent(ref)}/skills`, undefined, 30_000)];
+    return (await this.call<{ nodes: NodeSkills[] }>("GET", "/api/v1/skills", undefined, 30_000)).nodes;
+  }
+
+  /** Run a skill on a node with parameters (validated by the node against the skill's schema). */
+  runSkill(ref: string, skill: string, params: Record<string, unknown> = {}, timeoutMs?: number): Promise<SkillRunResult> {
+    const body = { params, ...(timeoutMs ? { timeout_ms: timeoutMs } : {}) };
+    return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/skills/${encodeURIComponent(skill)}/run`, body, (timeoutMs ?? 600_000) + HTTP_GRACE_MS, [504]);
   }
 
   /** Read a file from a node (within its worker.file_roots); the SHA-256 is the worker's. */

@@ -4,6 +4,7 @@
  * Unknown keys are errors: a typo must never be silently ignored.
  */
 import { z } from "zod";
+import { ResolutionSchema as resolution } from "../protocol/messages.js";
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive().max(86400);
@@ -66,6 +67,13 @@ export const ConfigSchema = z.strictObject({
       file_roots: z.array(z.string().min(1)).optional(),
       /** Largest file `ocf cp` moves to or from this worker (also bounded by the NATS max payload). */
       max_file_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      /** Camera for `ocf camera`: auto = v4l2 on Linux, avfoundation on macOS; lavfi takes an ffmpeg test source as the device. */
+      camera_input: z.enum(["auto", "v4l2", "avfoundation", "lavfi"]).default("auto"),
+      /** Default /dev/video0 (v4l2) or 0 (avfoundation); for lavfi e.g. testsrc=size=640x480:rate=5. */
+      camera_device: z.string().min(1).max(512).optional(),
+      /** Size of the picture, WIDTHxHEIGHT (default: what the camera gives). */
+      camera_resolution: resolution.optional(),
+      camera_format: z.enum(["jpeg", "png"]).default("jpeg"),
     })
     .prefault({}),
   communication: z

@@ -8,7 +8,7 @@ import { createInbox } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { FleetError, type ErrorCode } from "../protocol/errors.js";
-import { BUILT_IN_CALLS, CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallRequest, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
+import { CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallRequest, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
 import type { Subjects } from "../protocol/subjects.js";
 import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
 import type { NatsConnection } from "../transport/connection.js";
@@ -75,10 +75,9 @@ export class Dispatcher {
 
   /** Call a capability on one node: its answer (a file or JSON), or a FleetError saying why not. */
   async call(ref: string, capability: CallCapability, params: CallRequest["params"], timeoutMs: number): Promise<{ node: NodeRecord; result: CallResult }> {
+    // A capability the node lacks is asked for anyway: only the node can say what is missing
+    // (no display, no camera device, no ffmpeg) and it answers capability_unavailable at once.
     const node = this.onlineNode(ref);
-    if (!BUILT_IN_CALLS.includes(capability) && !node.capabilities.includes(capability)) {
-      throw new FleetError("capability_unavailable", `node "${node.name}" does not offer ${capability} (it offers: ${node.capabilities.join(", ") || "nothing"})`);
-    }
     const id = randomUUID();
     const clean = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
     const body = encodeMessage({ v: PROTOCOL_VERSION, id, capability, params: clean, timeout_ms: timeoutMs });
@@ -96,8 +95,8 @@ export class Dispatcher {
     return { node, result };
   }
 
-  /** A file from a capability call (screen.capture). */
-  async callForFile(ref: string, capability: CallCapability, params: { display?: string | undefined }, timeoutMs: number): Promise<{ node: NodeRecord; mime: string; data: Buffer; duration_ms: number }> {
+  /** A file from a capability call (screen.capture, camera.snap). */
+  async callForFile(ref: string, capability: CallCapability, params: CallRequest["params"], timeoutMs: number): Promise<{ node: NodeRecord; mime: string; data: Buffer; duration_ms: number }> {
     const { node, result } = await this.call(ref, capability, params, timeoutMs);
     if (!result.data || !result.mime) throw new FleetError("internal", `node "${node.name}" sent no file`);
     return { node, mime: result.mime, data: Buffer.from(result.data, "base64"), duration_ms: result.duration_ms };

@@ -31,7 +31,9 @@ export function requiredScope(method: string, path: string): TokenScope {
   if (/^\/api\/v1\/nodes\/[^/]+\/file$/.test(path)) return "exec";
   if (method === "GET" || method === "HEAD") return "read";
   if (method === "POST" && (path === "/api/v1/exec" || path === "/api/v1/broadcast")) return "exec";
-  if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/screenshot$/.test(path)) return "exec";
+  // Pictures and skills act on the node: as powerful as a command.
+  if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/(screenshot|camera)$/.test(path)) return "exec";
+  if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/skills\/[^/]+\/run$/.test(path)) return "exec";
   return "admin";
 }
 

@@ -40,6 +40,7 @@ export async function launchWorker(loaded: LoadedConfig, options: LaunchWorkerOp
     stateDir,
     workdir: loaded.resolvePath(loaded.config.worker.exec_workdir),
     ...(loaded.config.worker.file_roots ? { fileRoots: loaded.config.worker.file_roots.map((root) => loaded.resolvePath(root)) } : {}),
+    skillsDir: loaded.resolvePath(loaded.config.worker.skills_dir),
     logger,
   });
   onShutdown(() => worker.stop(), logger);

@@ -106,12 +106,53 @@ export interface RotateResult {
 }
 
 /** `POST /api/v1/nodes/:id/screenshot` (201): the PNG is stored by the coordinator; fetch it from `file.url`. */
-export interface ScreenshotResult {
+/** `POST /api/v1/nodes/:id/screenshot` and `/camera`: the picture, kept by the coordinator. */
+export interface CaptureResult {
   node_id: string;
   file: { id: string; mime: string; bytes: number; sha256: string; url: string };
   width?: number;
   height?: number;
   duration_ms: number;
+}
+export type ScreenshotResult = CaptureResult;
+
+/** One skill as a node reports it (src/worker/skills.ts). */
+export interface SkillView {
+  name: string;
+  description: string;
+  /** JSON schema of the parameters (an object). */
+  parameters: Record<string, unknown>;
+  timeout_s: number;
+  requires: string[];
+  available: boolean;
+  missing?: string;
+}
+
+/** `GET /api/v1/nodes/:id/skills`, and one entry of `GET /api/v1/skills`. */
+export interface NodeSkills {
+  node_id: string;
+  status: "ok" | "error" | "timeout" | "offline";
+  skills: SkillView[];
+  /** Folders in skills_dir that look like skills but could not be loaded, and why. */
+  problems: Array<{ folder: string; error: string }>;
+  skills_dir: string | null;
+  error?: { code: ErrorCode | "internal"; message: string };
+}
+
+/** `POST /api/v1/nodes/:id/skills/:skill/run`. */
+export interface SkillRunResult {
+  node_id: string;
+  skill: string;
+  /** The parameters as run: validated, with defaults filled in. */
+  params: Record<string, unknown>;
+  status: "ok" | "error" | "timeout";
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  duration_ms: number;
+  error?: { code: ErrorCode; message: string };
 }
 
 /** `GET /api/v1/nodes/:id/info`: what the node says about itself right now (see src/worker/sysinfo.ts). */

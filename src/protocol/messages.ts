@@ -127,8 +127,10 @@ export type ExecResult = z.infer<typeof ExecResultSchema>;
  * Capability calls. `sys.info` is built into every worker; the others are probed at start and
  * reported in joins and heartbeats.
  */
-export const CALL_CAPABILITIES = ["screen.capture", "sys.info", "file.get", "file.put"] as const;
-export const BUILT_IN_CALLS: ReadonlyArray<CallCapability> = ["sys.info", "file.get", "file.put"];
+/** A picture size, WIDTHxHEIGHT. */
+export const ResolutionSchema = z.string().regex(/^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$/, "must be WIDTHxHEIGHT, e.g. 1280x720");
+
+export const CALL_CAPABILITIES = ["screen.capture", "camera.snap", "sys.info", "file.get", "file.put", "skills.list", "skill.run"] as const;
 export type CallCapability = (typeof CALL_CAPABILITIES)[number];
 
 /** A capability call on `<prefix>.node.<id>.call`. */
@@ -139,6 +141,15 @@ export const CallRequestSchema = z.strictObject({
   params: z
     .strictObject({
       display: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "display must look like :0 or :1.0").optional(),
+      /** screen.capture: scale down to at most this width. */
+      max_width: z.number().int().min(16).max(16384).optional(),
+      /** camera.snap: which camera (checked by the worker), the size and the format of the picture. */
+      device: z.string().min(1).max(256).optional(),
+      resolution: ResolutionSchema.optional(),
+      format: z.enum(["jpeg", "png"]).optional(),
+      /** skill.run: the skill's name and its parameters (validated by the worker against the skill's schema). */
+      skill: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,47}$/, "skill names are lower-case letters, digits, dot, dash, underscore (up to 48)").optional(),
+      args: z.record(z.string(), z.unknown()).optional(),
       /** file.get / file.put: the path on the node. */
       path: z.string().min(1).max(4096).optional(),
       /** file.put: the content (base64) and its SHA-256 (hex). */
@@ -146,7 +157,7 @@ export const CallRequestSchema = z.strictObject({
       sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
     })
     .default({}),
-  timeout_ms: z.number().int().min(1).max(120_000),
+  timeout_ms: z.number().int().min(1).max(600_000),
 });
 export type CallRequest = z.infer<typeof CallRequestSchema>;
 

@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { probeCamera, type CameraSettings, type CameraSetup } from "./camera.js";
 
 export interface ScreenTool {
   /** Program and arguments that write a PNG of the whole screen to stdout (or to `{file}`). */
@@ -12,6 +13,8 @@ export interface ScreenTool {
   args: string[];
   /** The tool writes to this placeholder path instead of stdout. */
   toFile: boolean;
+  /** Flag that scales while capturing (ImageMagick's -resize), placed before the output argument. */
+  resizeFlag?: string;
 }
 
 export interface ProbedCapabilities {
@@ -20,6 +23,7 @@ export interface ProbedCapabilities {
   /** Why a capability is absent, by name. */
   missing: Record<string, string>;
   screen?: ScreenTool;
+  camera?: CameraSetup;
 }
 
 /** Full path of `program` on PATH, or undefined. */
@@ -45,15 +49,27 @@ function probeScreen(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): ScreenT
   if (!env.DISPLAY) return "no display: DISPLAY unset and no Wayland session";
   const importTool = which("import", env);
   // png24: always 8-bit RGB, whatever the screen holds (a plain screen would otherwise become a palette or grey PNG).
-  if (importTool) return { command: importTool, args: ["-silent", "-window", "root", "png24:-"], toFile: false };
+  if (importTool) return { command: importTool, args: ["-silent", "-window", "root", "png24:-"], toFile: false, resizeFlag: "-resize" };
   return `display ${env.DISPLAY} but no capture tool: install ImageMagick (import) or grim`;
 }
 
-export function probeCapabilities(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): ProbedCapabilities {
+export const NO_CAMERA_SETTINGS: CameraSettings = { input: "auto", format: "jpeg" };
+
+export function probeCapabilities(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, camera: CameraSettings = NO_CAMERA_SETTINGS): ProbedCapabilities {
   const list = ["shell.exec"];
   const missing: Record<string, string> = {};
+  const probed: ProbedCapabilities = { list, missing };
   const screen = probeScreen(env, platform);
   if (typeof screen === "string") missing["screen.capture"] = screen;
-  else list.push("screen.capture");
-  return { list, missing, ...(typeof screen === "string" ? {} : { screen }) };
+  else {
+    list.push("screen.capture");
+    probed.screen = screen;
+  }
+  const cam = probeCamera(camera, which("ffmpeg", env), platform);
+  if (typeof cam === "string") missing["camera.snap"] = cam;
+  else {
+    list.push("camera.snap");
+    probed.camera = cam;
+  }
+  return probed;
 }

@@ -14,6 +14,8 @@ export interface ShellOptions {
   /** Aborting kills the process group (worker shutdown). */
   signal?: AbortSignal;
   shell?: string;
+  /** Written to the program's stdin, which is then closed (default: no stdin). */
+  input?: string;
 }
 
 export interface ShellResult {
@@ -64,6 +66,11 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function runShell(command: string, options: ShellOptions): Promise<ShellResult> {
+  return runProgram(options.shell ?? "/bin/sh", ["-c", command], options);
+}
+
+/** Run a program with arguments (no shell) under the same rules as runShell. */
+export function runProgram(file: string, args: string[], options: ShellOptions): Promise<ShellResult> {
   const started = performance.now();
   return new Promise((resolveResult) => {
     const stdout = new CappedBuffer(options.maxOutputBytes);
@@ -73,13 +80,17 @@ export function runShell(command: string, options: ShellOptions): Promise<ShellR
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
 
-    const child = spawn(options.shell ?? "/bin/sh", ["-c", command], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
     const pid = child.pid;
+    // stdin carries the input (if any) and is closed at once; a program that does not read it
+    // closes the pipe early, which is not an error.
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(options.input);
 
     const finish = (result: Partial<ShellResult>): void => {
       if (settled) return;

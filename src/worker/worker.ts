@@ -11,7 +11,7 @@
  */
 import { existsSync, rmSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { KeyPair } from "@nats-io/nkeys";
 import type { Config } from "../config/schema.js";
@@ -45,9 +45,9 @@ import { labelsMatch } from "../protocol/labels.js";
 import { commandEnv, decide, type ExecPolicy } from "./policy.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
-import { captureScreen } from "./screen.js";
-import { collectSystemInfo } from "./sysinfo.js";
-import { FileAccess, FileAccessError } from "./file-access.js";
+import { FileAccess } from "./file-access.js";
+import { answerCall, CallFailure, type CallContext } from "./calls.js";
+import { SkillCatalog } from "./skills.js";
 
 export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
 
@@ -66,7 +66,12 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** Resolved worker.file_roots (the launcher resolves relative paths like every other config path). */
   fileRoots?: string[];
+  /** Resolved worker.skills_dir (default: worker.skills_dir from the current folder). */
+  skillsDir?: string;
 }
+
+/** How often the worker probes its capabilities again and rescans its skills. */
+const CAPABILITY_REFRESH_MS = 10_000;
 
 /** Capabilities every worker has; the rest are probed at start (src/worker/capabilities.ts). */
 export const BASE_CAPABILITIES = ["shell.exec"];
@@ -111,18 +116,38 @@ export class Worker {
   state: EnrollmentState = "new";
   requestId: string | undefined;
   readonly labels: Labels;
-  readonly capabilities: ProbedCapabilities;
+  capabilities: ProbedCapabilities;
+  /** What the probe found, without skills (skills check their `requires` against it). */
+  private baseCapabilities: ProbedCapabilities = { list: [], missing: {} };
   private readonly files: FileAccess;
+  readonly skills: SkillCatalog;
+  private readonly callContext: CallContext;
+  private capabilityTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: WorkerOptions) {
     this.subjects = makeSubjects(options.config.communication.subject_prefix);
     this.labels = { ...options.config.worker.labels, ...(options.labels ?? {}) };
     const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env } = options.config.worker;
     this.policy = { mode, allowlist, env };
-    this.capabilities = probeCapabilities(options.env ?? process.env);
     const workdir = options.workdir ?? homedir();
     const resolveHome = (path: string): string => (path === "~" ? homedir() : path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
     this.files = new FileAccess((options.fileRoots ?? options.config.worker.file_roots ?? [workdir]).map(resolveHome), workdir, options.config.worker.max_file_bytes);
+    const probeEnv = options.env ?? process.env;
+    this.skills = new SkillCatalog(resolve(resolveHome(options.skillsDir ?? options.config.worker.skills_dir)), () => this.baseCapabilities, probeEnv);
+    this.skills.scan();
+    this.capabilities = this.probe();
+    this.callContext = {
+      nodeId: options.nodeId,
+      policy: this.policy,
+      capabilities: () => this.capabilities,
+      files: this.files,
+      skills: this.skills,
+      env: probeEnv,
+      maxAnswerBytes: () => this.maxPayload() - REPLY_ENVELOPE_BYTES,
+      maxOutputBytes: options.config.worker.max_output_bytes,
+      logger: options.logger,
+      track: (id, work) => this.track(id, work),
+    };
   }
 
   get nodeId(): string {
@@ -147,7 +172,10 @@ export class Worker {
     if (!existsSync(workdir) || !statSync(workdir).isDirectory()) {
       throw new Error(`worker.exec_workdir ${workdir} is not a folder; create it or change worker.exec_workdir`);
     }
-    logger.info({ capabilities: this.capabilities.list, missing: this.capabilities.missing }, "capabilities probed");
+    logger.info({ capabilities: this.capabilities.list, missing: this.capabilities.missing, skills_dir: this.skills.dir }, "capabilities probed");
+    for (const problem of this.skills.problems()) logger.warn({ skill_folder: problem.folder, err: problem.error }, "skill not loaded");
+    this.capabilityTimer = setInterval(() => this.refreshCapabilities(), CAPABILITY_REFRESH_MS);
+    this.capabilityTimer.unref();
     if (this.policy.mode !== "full") logger.info({ exec_policy: this.policy.mode, patterns: this.policy.allowlist.length }, "exec policy in force");
     if (this.policy.mode === "allowlist" && this.policy.allowlist.length === 0) logger.warn("exec_policy is allowlist but worker.exec_allowlist is empty: every command will be refused");
     if (this.options.statusServer ?? true) {
@@ -608,14 +636,18 @@ export class Worker {
     finished();
   }
 
-  /** A capability call (screen.capture): answer with the file, or with why it cannot be done here. */
+  /** A capability call: answer with a file, JSON, or why it cannot be done here (src/worker/calls.ts). */
   private async onCall(msg: Msg): Promise<void> {
     const log = this.options.logger;
     const started = Date.now();
     const answer = (fields: Partial<CallResult>): void => {
       if (!msg.reply) return;
       try {
-        msg.respond(encodeMessage({ v: PROTOCOL_VERSION, id: "unknown", node_id: this.nodeId, duration_ms: Date.now() - started, ...fields }));
+        let body = encodeMessage({ v: PROTOCOL_VERSION, id: "unknown", node_id: this.nodeId, duration_ms: Date.now() - started, ...fields });
+        if (body.length > this.maxPayload()) {
+          body = encodeMessage({ v: PROTOCOL_VERSION, id: fields.id ?? "unknown", node_id: this.nodeId, duration_ms: Date.now() - started, error: { code: "payload_too_large", message: `the answer is ${body.length} bytes, more than the NATS server's max_payload (${this.maxPayload()})` } });
+        }
+        msg.respond(body);
       } catch (error) {
         log.warn({ err: (error as Error).message }, "could not send the call reply");
       }
@@ -627,56 +659,60 @@ export class Worker {
       answer({ error: { code: "bad_request", message: (error as Error).message } });
       return;
     }
-    const fail = (code: ErrorCode, message: string): void => answer({ id: call.id, error: { code, message } });
-    if (this.state !== "approved") return fail("not_approved", `node is ${this.state}, not approved`);
-    if (this.stopping) return fail("shutting_down", "worker is shutting down");
-    if (call.capability === "sys.info") {
-      try {
-        answer({ id: call.id, json: { ...(await collectSystemInfo()), agent_version: SOFTWARE_VERSION } });
-      } catch (error) {
-        fail("exec_failed", `could not collect system information: ${(error as Error).message}`);
-      }
-      return;
-    }
-    // Reading how the machine is doing is not an action; anything else is refused under deny.
-    if (this.policy.mode === "deny") return fail("policy_denied", `${this.nodeId} has worker.exec_policy: deny, which refuses every remote action, ${call.capability} included`);
-    if (call.capability === "file.get" || call.capability === "file.put") {
-      const path = call.params.path;
-      if (!path) return fail("bad_request", `${call.capability} needs params.path`);
-      try {
-        if (call.capability === "file.get") {
-          const file = this.files.read(path);
-          const limit = (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES;
-          const data = file.data.toString("base64");
-          if (data.length > limit) return fail("payload_too_large", `${path} is ${file.data.length} bytes, more than the NATS server's max_payload allows (${limit} bytes as base64)`);
-          log.info({ call_id: call.id, path: file.path, bytes: file.data.length }, "file sent");
-          answer({ id: call.id, mime: "application/octet-stream", data, json: { path: file.path, bytes: file.data.length, sha256: file.sha256 } });
-        } else {
-          const written = this.files.write(path, Buffer.from(call.params.data ?? "", "base64"), call.params.sha256);
-          log.info({ call_id: call.id, path: written.path, bytes: written.bytes }, "file received");
-          answer({ id: call.id, json: written });
-        }
-      } catch (error) {
-        const code = error instanceof FileAccessError ? error.code : "exec_failed";
-        fail(code === "not_found" ? "not_found" : code, error instanceof FileAccessError ? error.message : `${call.capability} failed: ${(error as Error).message}`);
-      }
-      return;
-    }
-    const screen = this.capabilities.screen;
-    if (call.capability === "screen.capture") {
-      if (!screen) return fail("capability_unavailable", `${this.nodeId} cannot capture its screen: ${this.capabilities.missing["screen.capture"] ?? "not available"}`);
-      try {
-        const png = await captureScreen(screen, { display: call.params.display, timeoutMs: call.timeout_ms, env: this.options.env ?? process.env });
-        const limit = (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES;
-        const data = png.toString("base64");
-        if (data.length > limit) return fail("payload_too_large", `the screenshot is ${png.length} bytes, more than the NATS server's max_payload allows (${limit} bytes as base64)`);
-        log.info({ call_id: call.id, bytes: png.length }, "screenshot taken");
-        answer({ id: call.id, mime: "image/png", data });
-      } catch (error) {
-        log.warn({ call_id: call.id, err: (error as Error).message }, "screenshot failed");
-        fail("exec_failed", `screen capture failed on ${this.nodeId}: ${(error as Error).message}`);
+    if (this.state !== "approved") return answer({ id: call.id, error: { code: "not_approved", message: `node is ${this.state}, not approved` } });
+    if (this.stopping) return answer({ id: call.id, error: { code: "shutting_down", message: "worker is shutting down" } });
+    try {
+      answer({ id: call.id, ...(await answerCall(call, this.callContext)) });
+    } catch (error) {
+      if (error instanceof CallFailure) {
+        log.warn({ call_id: call.id, capability: call.capability, code: error.code, err: error.message }, "call refused or failed");
+        answer({ id: call.id, error: { code: error.code, message: error.message } });
+      } else {
+        log.error({ call_id: call.id, capability: call.capability, err: (error as Error).message }, "call failed");
+        answer({ id: call.id, error: { code: "internal", message: `${call.capability} failed on ${this.nodeId}: ${(error as Error).message}` } });
       }
     }
+  }
+
+  private maxPayload(): number {
+    return this.nc?.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /** Run work counted like a command: refused when the node is full, killed when the worker stops. */
+  private async track(id: string, work: (signal: AbortSignal) => Promise<ShellResult>): Promise<ShellResult> {
+    const limit = this.options.config.worker.max_concurrent_tasks;
+    if (this.running.size >= limit) throw new CallFailure("node_busy", `node is busy: ${this.running.size} of max_concurrent_tasks=${limit} running`);
+    const controller = new AbortController();
+    let finished!: () => void;
+    const entry: RunningCommand = { id, controller, done: new Promise<void>((r) => (finished = r)) };
+    const key = `${id}:${this.running.size}:${Date.now()}`;
+    this.running.set(key, entry);
+    try {
+      return await work(controller.signal);
+    } finally {
+      this.running.delete(key);
+      finished();
+    }
+  }
+
+  /** Probe again (a display or camera may come or go) and rescan skills; heartbeats carry any change. */
+  private refreshCapabilities(): void {
+    const skillsChanged = this.skills.scan();
+    const probed = this.probe();
+    if (skillsChanged) {
+      for (const problem of this.skills.problems()) this.options.logger.warn({ skill_folder: problem.folder, err: problem.error }, "skill not loaded");
+    }
+    if (JSON.stringify(probed.list) !== JSON.stringify(this.capabilities.list)) {
+      this.options.logger.info({ capabilities: probed.list, missing: probed.missing }, "capabilities changed");
+    }
+    this.capabilities = probed;
+  }
+
+  private probe(): ProbedCapabilities {
+    const { camera_input: input, camera_device: device, camera_resolution: resolution, camera_format: format } = this.options.config.worker;
+    const base = probeCapabilities(this.options.env ?? process.env, process.platform, { input, device, resolution, format });
+    this.baseCapabilities = base;
+    return { ...base, list: [...base.list, ...this.skills.capabilityNames()] };
   }
 
   /** Stop: refuse new work, kill running commands (they are reported), then leave NATS. */
@@ -685,6 +721,7 @@ export class Worker {
     this.stopping = true;
     if (this.enrollTimer) clearTimeout(this.enrollTimer);
     if (this.httpEnrollTimer) clearTimeout(this.httpEnrollTimer);
+    if (this.capabilityTimer) clearInterval(this.capabilityTimer);
     this.httpEnrollAbort?.abort();
     this.stopHeartbeats();
     const running = [...this.running.values()];

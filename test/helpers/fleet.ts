@@ -51,7 +51,8 @@ export function testConfig(natsUrl: string, dir: string, overrides: ConfigOverri
   return ConfigSchema.parse({
     storage: { type: "sqlite", path: join(dir, "cluster.db") },
     coordinator: { host: "127.0.0.1", port: 0, heartbeat_timeout: 2, heartbeat_check_interval: 0.2, state_dir: join(dir, "coordinator"), exec_timeout: 30, ...overrides.coordinator },
-    worker: { heartbeat_interval: 0.2, port: 0, state_dir: join(dir, "worker"), ...overrides.worker },
+    // No skills unless a test gives a skills_dir (the repo's ./skills would otherwise be found).
+    worker: { heartbeat_interval: 0.2, port: 0, state_dir: join(dir, "worker"), skills_dir: join(dir, "no-skills"), ...overrides.worker },
     communication: { nats_url: natsUrl, ...overrides.communication },
     log: { level: "silent", dir: join(dir, "logs"), ...overrides.log },
   });

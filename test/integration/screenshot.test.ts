@@ -66,11 +66,22 @@ describe("screenshots under Xvfb", { skip: SKIP }, () => {
     assert.equal(audit[0]?.status, "ok");
   });
 
+  test("max_width scales the picture down, keeping the aspect ratio", async () => {
+    const shot = await fleet.client.screenshot("desk", { maxWidth: 160 });
+    assert.equal(shot.width, 160);
+    assert.equal(shot.height, 120);
+    const png = decodePng((await fleet.client.download(shot.file.url)).data);
+    assert.deepEqual(png.pixel(80, 60), [255, 255, 255]);
+    // Never scaled up.
+    assert.equal((await fleet.client.screenshot("desk", { maxWidth: 1000 })).width, 320);
+  });
+
   test("no display → 409 capability_unavailable naming what is missing", async () => {
     await assert.rejects(fleet.client.screenshot("headless"), (error: Error & { code?: string; status?: number }) => {
       assert.equal(error.code, "capability_unavailable");
       assert.equal(error.status, 409);
-      assert.match(error.message, /does not offer screen\.capture \(it offers: shell\.exec\)/);
+      // The node itself says what is missing there.
+      assert.match(error.message, /headless cannot capture its screen: no display: DISPLAY unset and no Wayland session/);
       return true;
     });
   });
@@ -101,6 +112,6 @@ describe("screenshots under Xvfb", { skip: SKIP }, () => {
     assert.equal(decodePng(Buffer.from(outcome.image?.data ?? "", "base64")).pixel(5, 5).join(","), "255,255,255");
     const refused = await runTool(fleet.client, "fleet_screenshot", { node: "headless" });
     assert.equal(refused.isError, true);
-    assert.match(refused.text, /cannot take screenshots: it does not report the screen\.capture capability/);
+    assert.match(refused.text, /cannot do that: headless cannot capture its screen: no display/);
   });
 });

@@ -7,12 +7,10 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
-import { describeZodError } from "../../protocol/codec.js";
 import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.js";
 import { JoinRequestSchema, LabelsSchema } from "../../protocol/messages.js";
 import type { Enrollment } from "../enrollment.js";
 import type { FileStore } from "../files.js";
-import { pngSize } from "../../util/png.js";
 import type { HealthReport } from "../../protocol/api.js";
 import { requiredScope, scopeAllows, type TokenService } from "../tokens.js";
 import { TOKEN_SCOPES } from "../../storage/tokens.js";
@@ -20,6 +18,8 @@ import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
 import type { Registry } from "../registry.js";
 import { joinRequestView, nodeView, tokenView } from "./views.js";
+import { registerNodeRoutes } from "./node-routes.js";
+import { parseBody } from "./parse.js";
 import type { Auditor } from "../audit.js";
 import type { AuditRepository } from "../../storage/audit.js";
 import type { Logger } from "pino";
@@ -46,17 +46,6 @@ export interface HttpDeps {
   /** Revoke a node's NATS credentials so it must fetch new ones (`ocf nodes rotate`). */
   rotate: (nodeId: string, actor: string) => Promise<{ node_id: string; revoked_at: string; secure: boolean }>;
 }
-
-const ScreenshotBody = z
-  .strictObject({
-    display: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "display must look like :0 or :1.0").optional(),
-    timeout_ms: z.number().int().min(1).max(120_000).optional(),
-  })
-  .optional();
-
-const FileQuery = z.strictObject({ path: z.string().min(1).max(4096) });
-/** Largest upload accepted by PUT /api/v1/nodes/:id/file (workers apply their own worker.max_file_bytes). */
-export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
 
 const EnrollQuery = z.strictObject({ wait: z.coerce.number().min(0).max(30).default(0) });
 
@@ -107,12 +96,6 @@ const TokenBody = z.strictObject({
 });
 
 const RejectBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
-
-function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const result = schema.safeParse(body);
-  if (!result.success) throw new FleetError("bad_request", `invalid request body: ${describeZodError(result.error)}`);
-  return result.data;
-}
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>): FastifyReply {
   return reply.code(HTTP_STATUS[code]).send({ error: { code, message, ...(details ?? {}) } });
@@ -202,71 +185,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return deps.rotate(node.id, request.actor);
   });
 
-  app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/screenshot", async (request, reply) => {
-    const body = parseBody(ScreenshotBody, request.body ?? undefined);
-    const started = Date.now();
-    let shot;
-    try {
-      shot = await deps.dispatcher.callForFile(request.params.id, "screen.capture", { display: body?.display }, body?.timeout_ms ?? 30_000);
-    } catch (error) {
-      const code = error instanceof FleetError ? error.code : "internal";
-      deps.auditor.record({ actor: request.actor, action: "screenshot", node_id: request.params.id, status: code, duration_ms: Date.now() - started, detail: { ip: request.ip } });
-      throw error;
-    }
-    const file = deps.files.save(shot.data, shot.mime);
-    const size = shot.mime === "image/png" ? pngSize(shot.data) : undefined;
-    deps.auditor.record({ actor: request.actor, action: "screenshot", node_id: shot.node.id, status: "ok", duration_ms: shot.duration_ms, detail: { ip: request.ip, file_id: file.id, bytes: file.bytes } });
-    return reply.code(201).send({
-      node_id: shot.node.id,
-      file: { id: file.id, mime: file.mime, bytes: file.bytes, sha256: file.sha256, url: `/api/v1/files/${file.id}` },
-      ...(size ?? {}),
-      duration_ms: shot.duration_ms,
-    });
-  });
-
-  app.addContentTypeParser("application/octet-stream", { parseAs: "buffer", bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, done) => done(null, body));
-
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/file", async (request, reply) => {
-    const { path } = parseBody(FileQuery, request.query);
-    const started = Date.now();
-    try {
-      const { node, result } = await deps.dispatcher.call(request.params.id, "file.get", { path }, 60_000);
-      const meta = (result.json ?? {}) as { path?: string; sha256?: string };
-      const data = Buffer.from(result.data ?? "", "base64");
-      deps.auditor.record({ actor: request.actor, action: "file.get", node_id: node.id, status: "ok", duration_ms: Date.now() - started, detail: { path: meta.path ?? path, bytes: data.length, ip: request.ip } });
-      return reply.header("content-type", "application/octet-stream").header("x-ocf-sha256", meta.sha256 ?? "").header("x-ocf-path", encodeURIComponent(meta.path ?? path)).send(data);
-    } catch (error) {
-      deps.auditor.record({ actor: request.actor, action: "file.get", node_id: request.params.id, status: error instanceof FleetError ? error.code : "internal", duration_ms: Date.now() - started, detail: { path, ip: request.ip } });
-      throw error;
-    }
-  });
-
-  app.put<{ Params: { id: string } }>("/api/v1/nodes/:id/file", { bodyLimit: MAX_UPLOAD_BYTES }, async (request) => {
-    const { path } = parseBody(FileQuery, request.query);
-    if (!Buffer.isBuffer(request.body)) throw new FleetError("bad_request", "send the file as the body with Content-Type: application/octet-stream");
-    const expected = request.headers["x-ocf-sha256"];
-    if (expected !== undefined && (typeof expected !== "string" || !/^[0-9a-f]{64}$/.test(expected))) throw new FleetError("bad_request", "x-ocf-sha256 must be a SHA-256 in hex");
-    const started = Date.now();
-    try {
-      const { node, result } = await deps.dispatcher.call(request.params.id, "file.put", { path, data: request.body.toString("base64"), ...(expected ? { sha256: expected } : {}) }, 60_000);
-      const written = (result.json ?? {}) as { path?: string; bytes?: number; sha256?: string };
-      deps.auditor.record({ actor: request.actor, action: "file.put", node_id: node.id, status: "ok", duration_ms: Date.now() - started, detail: { path: written.path ?? path, bytes: written.bytes, ip: request.ip } });
-      return { node_id: node.id, path: written.path ?? path, bytes: written.bytes ?? request.body.length, sha256: written.sha256 ?? "" };
-    } catch (error) {
-      deps.auditor.record({ actor: request.actor, action: "file.put", node_id: request.params.id, status: error instanceof FleetError ? error.code : "internal", duration_ms: Date.now() - started, detail: { path, ip: request.ip } });
-      throw error;
-    }
-  });
-
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/info", async (request) => {
-    const { node, result } = await deps.dispatcher.call(request.params.id, "sys.info", {}, 15_000);
-    return { node_id: node.id, collected_at: new Date().toISOString(), duration_ms: result.duration_ms, info: result.json ?? {} };
-  });
-
-  app.get<{ Params: { id: string } }>("/api/v1/files/:id", async (request, reply) => {
-    const file = deps.files.get(request.params.id);
-    return reply.header("content-type", file.mime).header("cache-control", "no-store").send(file.data);
-  });
+  registerNodeRoutes(app, deps);
 
   app.get("/api/v1/nodes", async () => {
     const nodes = deps.registry.list().map(nodeView);
