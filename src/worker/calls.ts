@@ -34,6 +34,8 @@ export interface CallContext {
   capabilities: () => ProbedCapabilities;
   files: FileAccess;
   skills: SkillCatalog;
+  /** Rescan skills (and probe again) so a new or changed skill counts at once. */
+  rescan: () => void;
   /** Environment for capture tools (DISPLAY, PATH, ...). */
   env: NodeJS.ProcessEnv;
   /** Largest base64 answer that fits the NATS server's max payload. */
@@ -65,7 +67,7 @@ export async function answerCall(call: CallRequest, ctx: CallContext): Promise<C
     }
   }
   if (call.capability === "skills.list") {
-    ctx.skills.scan();
+    ctx.rescan();
     return { json: { skills: ctx.skills.list(), problems: ctx.skills.problems(), skills_dir: ctx.skills.dir } };
   }
   // Reading how the machine is doing is not an action; anything else is refused under deny.
@@ -126,7 +128,7 @@ function files(call: CallRequest, ctx: CallContext): CallAnswer {
 async function runSkill(call: CallRequest, ctx: CallContext): Promise<CallAnswer> {
   const name = call.params.skill;
   if (!name) throw new CallFailure("bad_request", "skill.run needs params.skill");
-  ctx.skills.scan();
+  ctx.rescan();
   let prepared;
   try {
     prepared = ctx.skills.prepare(name, call.params.args ?? {});

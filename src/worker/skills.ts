@@ -11,6 +11,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import type { SkillView } from "../protocol/api.js";
 import { which } from "./capabilities.js";
 
 export const SKILL_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,47}$/;
@@ -30,17 +31,8 @@ const ManifestSchema = z.strictObject({
   parameters: z.record(z.string(), z.unknown()).default({ type: "object", properties: {}, additionalProperties: false }),
 });
 
-/** What a node reports about one skill. */
-export interface SkillInfo {
-  name: string;
-  description: string;
-  parameters: Record<string, unknown>;
-  timeout_s: number;
-  requires: string[];
-  /** False when a required capability is missing here; `missing` says which and why. */
-  available: boolean;
-  missing?: string;
-}
+/** What a node reports about one skill (the API shape). */
+export type SkillInfo = SkillView;
 
 export interface Skill extends SkillInfo {
   dir: string;

@@ -142,6 +142,7 @@ export class Worker {
       capabilities: () => this.capabilities,
       files: this.files,
       skills: this.skills,
+      rescan: () => this.refreshCapabilities(),
       env: probeEnv,
       maxAnswerBytes: () => this.maxPayload() - REPLY_ENVELOPE_BYTES,
       maxOutputBytes: options.config.worker.max_output_bytes,
