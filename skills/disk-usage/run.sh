@@ -11,6 +11,7 @@ df -h -- "$path"
 if [ "$top" -gt 0 ]; then
   echo
   echo "largest folders in $path:"
-  # -x: stay on this filesystem; errors (permission denied) are not the answer.
-  du -x -h -d 1 -- "$path" 2>/dev/null | sort -rh | sed -n "2,$((top + 1))p"
+  # -x: stay on this filesystem; errors (permission denied) are not the answer; the line for the
+  # folder itself (its total) is left out.
+  du -x -h -d 1 -- "$path" 2>/dev/null | awk -F '\t' -v self="$path" '$2 != self' | sort -rh | head -n "$top"
 fi

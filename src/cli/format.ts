@@ -29,3 +29,13 @@ export function natsSummary(health: HealthReport): string {
   if (!health.nats.connected) return "DISCONNECTED";
   return health.nats.secure ? "connected, secure" : "connected, OPEN (anyone who reaches it can connect; see docs/SECURITY.md)";
 }
+
+const SHORT_CAPABILITIES: Record<string, string> = { "shell.exec": "shell", "screen.capture": "screen", "camera.snap": "camera" };
+
+/** "shell,screen,camera,2 skills": what a node can do, short enough for a table column. */
+export function capabilitiesText(capabilities: readonly string[]): string {
+  const skills = capabilities.filter((c) => c.startsWith("skill:")).length;
+  const rest = capabilities.filter((c) => !c.startsWith("skill:")).map((c) => SHORT_CAPABILITIES[c] ?? c);
+  if (skills) rest.push(`${skills} skill${skills === 1 ? "" : "s"}`);
+  return rest.join(",") || "-";
+}

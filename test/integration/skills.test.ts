@@ -66,6 +66,14 @@ parameters:
     assert.ok(!caps.includes("skill:broken"));
     assert.ok(!caps.includes("skill:needs-screen"));
     assert.deepEqual((await fleet.client.node("bare")).capabilities, ["shell.exec"]);
+    const list = await runCli(["nodes", "list"], { env });
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /CAPABILITIES/);
+    assert.match(list.stdout, /^home .* shell,5 skills$/m);
+    assert.match(list.stdout, /^bare .* shell$/m);
+    const show = await runCli(["nodes", "show", "home"], { env });
+    assert.match(show.stdout, /^capabilities: shell\.exec$/m);
+    assert.match(show.stdout, /^skills: +(?=.*disk-usage)(?=.*service-status)(?=.*echo-params).*$/m);
   });
 
   test("skills list: one node live with its problems, or every node", async () => {

@@ -1,12 +1,12 @@
 import type { Command } from "commander";
 import type { JoinRequestView, NodeView } from "../../protocol/api.js";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
-import { ago, labelsText, percent, table } from "../format.js";
+import { ago, capabilitiesText, labelsText, percent, table } from "../format.js";
 
 export function nodesTable(nodes: NodeView[]): string {
   if (nodes.length === 0) return "no approved nodes (see: ocf nodes pending)";
   return table(
-    ["ID", "NAME", "STATUS", "CPU", "MEM", "DISK", "TASKS", "LAST SEEN", "OS/ARCH", "LABELS"],
+    ["ID", "NAME", "STATUS", "CPU", "MEM", "DISK", "TASKS", "LAST SEEN", "OS/ARCH", "LABELS", "CAPABILITIES"],
     nodes.map((node) => [
       node.id,
       node.name,
@@ -18,8 +18,29 @@ export function nodesTable(nodes: NodeView[]): string {
       ago(node.last_seen),
       `${node.os}/${node.arch}`,
       labelsText(node.labels),
+      capabilitiesText(node.capabilities),
     ]),
   );
+}
+
+/** Everything about one node, for `ocf nodes show`. */
+export function nodeDetails(node: NodeView): string {
+  const skills = node.capabilities.filter((c) => c.startsWith("skill:")).map((c) => c.slice("skill:".length));
+  const rows: Array<[string, string]> = [
+    ["id", node.id],
+    ["name", node.name],
+    ["status", `${node.status} (last seen ${ago(node.last_seen)})`],
+    ["hostname", node.hostname || "-"],
+    ["os/arch", `${node.os}/${node.arch}`],
+    ["addresses", node.ips.join(", ") || "-"],
+    ["version", node.version || "-"],
+    ["approved", node.approved_at ?? "-"],
+    ["load", `cpu ${percent(node.load.cpu)}, memory ${percent(node.load.memory)}, disk ${percent(node.load.disk)}, tasks ${node.load.running_tasks}/${node.load.max_concurrent_tasks}`],
+    ["labels", labelsText(node.labels)],
+    ["capabilities", node.capabilities.filter((c) => !c.startsWith("skill:")).join(", ") || "-"],
+    ["skills", skills.join(", ") || "- (see ocf skills list)"],
+  ];
+  return rows.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join("\n");
 }
 
 export function pendingTable(pending: JoinRequestView[]): string {
@@ -57,7 +78,7 @@ export function register(program: Command): void {
     .action(async (ref: string, _options, command: Command) => {
       const node = await clientFor(command).node(ref).catch(fromClientError);
       if (globals(command).json) printJson(node);
-      else console.log(nodesTable([node]));
+      else console.log(nodeDetails(node));
     });
 
   nodes
