@@ -14,13 +14,7 @@ ocf_ensure_node
 ocf_ensure_nats
 echo "[setup] node $(node -v), $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version)" >&2
 
-lock_sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ ! -f node_modules/.ocf-lock-sum ] || [ "$(cat node_modules/.ocf-lock-sum)" != "$lock_sum" ]; then
-  echo "[setup] installing npm dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
-  echo "$lock_sum" > node_modules/.ocf-lock-sum
-fi
-echo "[setup] building" >&2
-npm run --silent build >&2
+ocf_ensure_deps
+ocf_ensure_build
 
 exec "$OCF_ROOT/bin/ocf" up "$@"

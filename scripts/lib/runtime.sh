@@ -62,3 +62,29 @@ ocf_ensure_nats() {
     return 1
   }
 }
+
+# npm dependencies as package-lock.json says (npm ci), skipped when they are already installed.
+ocf_ensure_deps() {
+  local lock_sum
+  lock_sum="$(sha256sum "$OCF_ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$OCF_ROOT/node_modules/.ocf-lock-sum" ] && [ "$(cat "$OCF_ROOT/node_modules/.ocf-lock-sum")" = "$lock_sum" ]; then return 0; fi
+  echo "[setup] installing npm dependencies (npm ci)" >&2
+  (cd "$OCF_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2) || { echo "npm ci failed: see the messages above" >&2; return 1; }
+  echo "$lock_sum" > "$OCF_ROOT/node_modules/.ocf-lock-sum"
+  # shellcheck disable=SC2034 # read by bin/deploy-federation.sh
+  OCF_CHANGED_DEPS=1
+}
+
+# The build (dist/ and the OpenClaw plugin), redone when a source is newer than the last build.
+ocf_ensure_build() {
+  local stamp="$OCF_ROOT/dist/.build-stamp"
+  if [ -f "$stamp" ] && [ -f "$OCF_ROOT/dist/cli/main.js" ] && [ -f "$OCF_ROOT/plugins/openclaw/index.js" ] \
+    && [ -z "$(cd "$OCF_ROOT" && find src scripts/build-plugin.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+    return 0
+  fi
+  echo "[setup] building" >&2
+  (cd "$OCF_ROOT" && npm run --silent build >&2) || { echo "the build failed: see the messages above" >&2; return 1; }
+  touch "$stamp"
+  # shellcheck disable=SC2034 # read by bin/deploy-federation.sh
+  OCF_CHANGED_BUILD=1
+}

@@ -16,6 +16,7 @@ import { register as registerMcp } from "./commands/mcp.js";
 import { register as registerOpenClaw } from "./commands/openclaw.js";
 import { register as registerCapture } from "./commands/capture.js";
 import { register as registerSkills } from "./commands/skills.js";
+import { register as registerConfig } from "./commands/config.js";
 import { register as registerInfo } from "./commands/info.js";
 import { register as registerCp } from "./commands/cp.js";
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerOpenClaw(program);
   registerCapture(program);
   registerSkills(program);
+  registerConfig(program);
   registerInfo(program);
   registerCp(program);
   return program;

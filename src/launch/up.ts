@@ -19,9 +19,11 @@ import { TRUST_DIR } from "../coordinator/coordinator.js";
 
 export interface UpOptions {
   nodeId?: string | undefined;
+  /** Only nats-server (when needed) and the coordinator (`scripts/start_coordinator`). */
+  noWorker?: boolean;
   configPath?: string | undefined;
-  /** Called with the client once the local worker is online (prints the status). */
-  onReady: (client: FleetClient, nodeId: string) => Promise<void>;
+  /** Called with the client once the local worker is online (prints the status); nodeId is undefined with noWorker. */
+  onReady: (client: FleetClient, nodeId: string | undefined) => Promise<void>;
   print: (line: string) => void;
 }
 
@@ -72,9 +74,9 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<numb
   }
 
   const nodeId = validateNodeId(options.nodeId ?? defaultNodeId());
+  // The local worker's key is pre-approved: create it now so the coordinator knows it from the start.
   const workerState = loaded.resolvePath(config.worker.state_dir);
-  ensurePrivateDir(workerState);
-  const { key } = loadOrCreateIdentity(workerState);
+  const key = options.noWorker ? undefined : (ensurePrivateDir(workerState), loadOrCreateIdentity(workerState).key);
   const env = { ...process.env, OCF_NATS_URL: natsUrl, OCF_LOG_CONSOLE: process.env.OCF_LOG_CONSOLE ?? "text" };
   const configArgs = options.configPath ? ["--config", options.configPath] : [];
 
@@ -100,7 +102,7 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<numb
   };
 
   try {
-    const coordinator = launch(["coordinator", ...configArgs, "--approve-key", `${nodeId}:${key.getPublicKey()}`], env);
+    const coordinator = launch(["coordinator", ...configArgs, ...(key ? ["--approve-key", `${nodeId}:${key.getPublicKey()}`] : [])], env);
     children.push(coordinator);
     const endpoint = (): FleetClient => {
       const found = discoverEndpoint(loaded, {});
@@ -108,10 +110,14 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<numb
     };
     await waitFor("coordinator", async () => (await endpoint().health()).nats.connected, children, 30_000);
 
-    const worker = launch(["worker", ...configArgs, "--node-id", nodeId], env);
-    children.push(worker);
-    await waitFor("local worker", async () => (await endpoint().node(nodeId)).status === "online", children, 30_000);
-    await options.onReady(endpoint(), nodeId);
+    if (options.noWorker) {
+      await options.onReady(endpoint(), undefined);
+    } else {
+      const worker = launch(["worker", ...configArgs, "--node-id", nodeId], env);
+      children.push(worker);
+      await waitFor("local worker", async () => (await endpoint().node(nodeId)).status === "online", children, 30_000);
+      await options.onReady(endpoint(), nodeId);
+    }
   } catch (error) {
     print(`ocf up failed: ${(error as Error).message}`);
     await stopAll();

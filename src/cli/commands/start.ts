@@ -63,11 +63,13 @@ export function register(program: Command): void {
     .command("up")
     .description("start nats-server (when none is reachable), a coordinator and one local worker, in the foreground; Ctrl-C stops all")
     .option("--node-id <id>", "id of the local worker (default: from the host name)")
-    .action(async (options: { nodeId?: string }, command: Command) => {
+    .option("--no-worker", "only nats-server (when none is reachable) and the coordinator (what scripts/start_coordinator runs)")
+    .action(async (options: { nodeId?: string; worker: boolean }, command: Command) => {
       const global = globals(command);
       const loaded = loadCliConfig(global);
       const code = await up(loaded, {
         nodeId: options.nodeId,
+        noWorker: !options.worker,
         configPath: global.config,
         print: (line) => console.log(`[ocf up] ${line}`),
         onReady: async (client, nodeId) => {
@@ -80,7 +82,8 @@ export function register(program: Command): void {
           console.log(`\n=== Fleet is up: coordinator ${client.url}`);
           console.log(`health: ${health.status} (nats ${natsSummary(health)}, db ${health.db.ok ? "ok" : "NOT OK"}, ${health.nodes.online}/${health.nodes.total} nodes online)`);
           console.log(`\n${nodesTable(nodes)}\n`);
-          console.log(`Try, in another terminal:\n  bin/ocf nodes list\n  bin/ocf exec ${nodeId} "uname -a"\n  bin/ocf broadcast "uptime"\n  curl ${client.url}/health\nCtrl-C stops everything.\n`);
+          if (nodeId === undefined) console.log(`Workers join with: scripts/start_worker --node-id NAME (communication.nats_url pointing here), or bin/deploy-federation.sh worker <this machine's IP>\nCtrl-C stops the coordinator and nats-server.\n`);
+          else console.log(`Try, in another terminal:\n  bin/ocf nodes list\n  bin/ocf exec ${nodeId} "uname -a"\n  bin/ocf broadcast "uptime"\n  curl ${client.url}/health\nCtrl-C stops everything.\n`);
         },
       });
       process.exit(code);
