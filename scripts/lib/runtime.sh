@@ -63,28 +63,41 @@ ocf_ensure_nats() {
   }
 }
 
-# npm dependencies as package-lock.json says (npm ci), skipped when they are already installed.
-ocf_ensure_deps() {
+# True when node_modules matches package-lock.json (our marker, or npm's own record of a plain npm ci).
+ocf_deps_current() {
   local lock_sum
   lock_sum="$(sha256sum "$OCF_ROOT/package-lock.json" | cut -d' ' -f1)"
   if [ -f "$OCF_ROOT/node_modules/.ocf-lock-sum" ] && [ "$(cat "$OCF_ROOT/node_modules/.ocf-lock-sum")" = "$lock_sum" ]; then return 0; fi
+  if [ -f "$OCF_ROOT/node_modules/.package-lock.json" ] && [ "$OCF_ROOT/node_modules/.package-lock.json" -nt "$OCF_ROOT/package-lock.json" ] && [ -d "$OCF_ROOT/node_modules/tsx" ]; then
+    echo "$lock_sum" > "$OCF_ROOT/node_modules/.ocf-lock-sum"
+    return 0
+  fi
+  return 1
+}
+
+# npm dependencies as package-lock.json says (npm ci), skipped when they are already installed.
+ocf_ensure_deps() {
+  ocf_deps_current && return 0
   echo "[setup] installing npm dependencies (npm ci)" >&2
   (cd "$OCF_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2) || { echo "npm ci failed: see the messages above" >&2; return 1; }
-  echo "$lock_sum" > "$OCF_ROOT/node_modules/.ocf-lock-sum"
+  sha256sum "$OCF_ROOT/package-lock.json" | cut -d' ' -f1 > "$OCF_ROOT/node_modules/.ocf-lock-sum"
   # shellcheck disable=SC2034 # read by bin/deploy-federation.sh
   OCF_CHANGED_DEPS=1
 }
 
-# The build (dist/ and the OpenClaw plugin), redone when a source is newer than the last build.
-ocf_ensure_build() {
+# True when dist/ and the plugin bundle are newer than every source (npm run build writes the stamp).
+ocf_build_current() {
   local stamp="$OCF_ROOT/dist/.build-stamp"
-  if [ -f "$stamp" ] && [ -f "$OCF_ROOT/dist/cli/main.js" ] && [ -f "$OCF_ROOT/plugins/openclaw/index.js" ] \
-    && [ -z "$(cd "$OCF_ROOT" && find src scripts/build-plugin.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-    return 0
-  fi
+  [ -f "$stamp" ] && [ -f "$OCF_ROOT/dist/cli/main.js" ] && [ -f "$OCF_ROOT/plugins/openclaw/index.js" ] \
+    && [ -z "$(cd "$OCF_ROOT" && find src scripts/build-plugin.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]
+}
+
+# The build, redone when a source is newer than the last build.
+ocf_ensure_build() {
+  ocf_build_current && return 0
   echo "[setup] building" >&2
   (cd "$OCF_ROOT" && npm run --silent build >&2) || { echo "the build failed: see the messages above" >&2; return 1; }
-  touch "$stamp"
+  touch "$OCF_ROOT/dist/.build-stamp"
   # shellcheck disable=SC2034 # read by bin/deploy-federation.sh
   OCF_CHANGED_BUILD=1
 }

@@ -17,7 +17,13 @@ import { after, before, describe, test } from "node:test";
 import { REPO_ROOT } from "../helpers/fleet.js";
 import { Network, netnsUnavailable, type Host } from "../helpers/netns.js";
 
-const SKIP = netnsUnavailable();
+/** The deploy must find dependencies and build current: it would otherwise reinstall them under the running suite. */
+function installNotCurrent(): string | undefined {
+  const check = spawnSync("bash", ["-c", ". scripts/lib/runtime.sh && ocf_deps_current && ocf_build_current"], { cwd: REPO_ROOT, env: { ...process.env, OCF_ROOT: REPO_ROOT } });
+  return check.status === 0 ? undefined : "npm dependencies or the build are not current (run: npm ci && npm run build)";
+}
+
+const SKIP = netnsUnavailable() ?? installNotCurrent();
 if (SKIP) console.log(`\n[deploy-multihost] SKIPPED — ${SKIP}\n`);
 
 interface Run {
