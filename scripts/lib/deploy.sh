@@ -191,8 +191,13 @@ supervised_stop() {
   pid="$(supervisor_pid "$name")" || { rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec"; return 1; }
   act kill -TERM "$pid"
   if [ "$DRY_RUN" != 1 ]; then
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    local gone=0
+    for _ in $(seq 1 150); do
+      if ! kill -0 "$pid" 2>/dev/null; then gone=1; break; fi
+      sleep 0.1
+    done
+    # Only a supervisor that is still there: a pid that ended may already belong to another program.
+    if [ "$gone" = 0 ]; then kill -KILL "$pid" 2>/dev/null || true; fi
     rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec"
   fi
   return 0

@@ -17,9 +17,14 @@ stop() {
   stopping=1
   if [ -n "$child" ]; then
     kill -TERM "$child" 2>/dev/null
-    # Give the service time to stop cleanly, then make sure.
-    for _ in $(seq 1 100); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$child" 2>/dev/null
+    # Give the service time to stop cleanly, then make sure (only if it is still there: an ended
+    # pid may already belong to another program).
+    local gone=0
+    for _ in $(seq 1 100); do
+      if ! kill -0 "$child" 2>/dev/null; then gone=1; break; fi
+      sleep 0.1
+    done
+    if [ "$gone" = 0 ]; then kill -KILL "$child" 2>/dev/null; fi
   fi
   rm -f "$pidfile"
   exit 0

@@ -9,7 +9,7 @@
  * uninstall stops everything.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +35,8 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
   let net: Network;
   const dir = mkdtempSync(join(tmpdir(), "ocf-deploy-"));
   const hosts: Record<string, Host> = {};
-  const gateways: Record<string, number> = {};
+  /** The stand-in gateways, as child processes: their exit is known for sure (a pid could be reused). */
+  const gateways: Record<string, ChildProcess> = {};
   const requests: Record<string, string> = {};
   const transcript: string[] = [];
 
@@ -72,14 +73,7 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
     }
     throw new Error(`${what}: not within ${timeoutMs} ms`);
   };
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const running = (child: ChildProcess | undefined): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
   const nodes = async (): Promise<Array<{ id: string; status: string }>> => {
     const run = await on("master", "bin/manage-federation.sh list --json");
     assert.equal(run.code, 0, run.out);
@@ -108,7 +102,7 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
 
   after(async () => {
     for (const name of Object.keys(hosts)) await on(name, "bin/deploy-federation.sh uninstall >/dev/null 2>&1 || true").catch(() => undefined);
-    for (const pid of Object.values(gateways)) if (alive(pid)) process.kill(pid, "SIGKILL");
+    for (const child of Object.values(gateways)) if (running(child)) child.kill("SIGKILL");
     net?.destroy();
     if (process.env.OCF_DEPLOY_TRANSCRIPT) writeFileSync(process.env.OCF_DEPLOY_TRANSCRIPT, `${transcript.join("\n")}\n`);
     rmSync(dir, { recursive: true, force: true });
@@ -153,9 +147,7 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
 
   test("worker and hybrid join; worker stops the local gateway, hybrid keeps it in its own state dir", async () => {
     for (const name of ["w1", "hy"]) {
-      const child = spawn("ip", ["netns", "exec", (hosts[name] as Host).ns, join(dir, name, "bin", "openclaw-gateway")], { env: envOf(name), stdio: "ignore", detached: true });
-      gateways[name] = child.pid as number;
-      child.unref();
+      gateways[name] = spawn("ip", ["netns", "exec", (hosts[name] as Host).ns, join(dir, name, "bin", "openclaw-gateway")], { env: envOf(name), stdio: "ignore" });
     }
     const sets = `--set worker.heartbeat_interval=1 --set log.dir=${dir}/LOGS`;
     for (const [name, role] of [["w1", "worker"], ["w2", "worker"], ["hy", "hybrid"]] as const) {
@@ -169,8 +161,8 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
       if (name === "w1") assert.match(run.out, /changed {2}stop the local OpenClaw gateway \(pid \d+\): this machine is a worker now/);
       if (name === "hy") assert.match(run.out, /keeping the local gateway \(pid \d+\): hybrid/);
     }
-    assert.equal(alive(gateways.w1 as number), false, "worker stopped the local gateway");
-    assert.equal(alive(gateways.hy as number), true, "hybrid kept the local gateway");
+    await poll("w1's gateway has exited", async () => !running(gateways.w1), 5000);
+    assert.equal(running(gateways.hy), true, "hybrid kept the local gateway");
     const isolated = join(home("hy"), ".openclaw-worker");
     assert.equal(statSync(isolated).mode & 0o777, 0o700);
     assert.ok(existsSync(join(isolated, "identity.seed")) || existsSync(join(isolated, "node.json")));
@@ -252,7 +244,7 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
       assert.match(run.out, new RegExp(`Node ${name} is approved and connected to 100\\.64\\.0\\.1\\.`));
       assert.equal(readFileSync(pidFile, "utf8"), before);
     }
-    assert.equal(alive(gateways.hy as number), true);
+    assert.equal(running(gateways.hy), true);
   });
 
   test("a worker that cannot reach the master is told what to check", async () => {
@@ -276,6 +268,6 @@ describe("deploy on a multi-host network (namespaces)", { skip: SKIP, timeout: 3
       assert.match(status.out, /nothing deployed/);
       assert.ok(!existsSync(join(pidDir, "openclaw-worker.pid")) && !existsSync(join(pidDir, "openclaw-coordinator.pid")));
     }
-    assert.equal(alive(gateways.hy as number), true, "uninstall leaves the hybrid's own gateway alone");
+    assert.equal(running(gateways.hy), true, "uninstall leaves the hybrid's own gateway alone");
   });
 });
