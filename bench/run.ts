@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { TestFleet } from "../test/helpers/fleet.js";
+import { benchTasks } from "./tasks.js";
 
 const quick = process.argv.includes("--quick");
 const EXEC_RUNS = quick ? 30 : 300;
@@ -63,6 +64,7 @@ try {
 } finally {
   await fleet.close();
 }
+if (!process.argv.includes("--no-tasks")) rows.push(...(await benchTasks(quick)));
 
 const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
 const table = [

@@ -17,6 +17,7 @@ import { register as registerOpenClaw } from "./commands/openclaw.js";
 import { register as registerCapture } from "./commands/capture.js";
 import { register as registerSkills } from "./commands/skills.js";
 import { register as registerConfig } from "./commands/config.js";
+import { register as registerTasks } from "./commands/tasks.js";
 import { register as registerInfo } from "./commands/info.js";
 import { register as registerCp } from "./commands/cp.js";
 
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerCapture(program);
   registerSkills(program);
   registerConfig(program);
+  registerTasks(program);
   registerInfo(program);
   registerCp(program);
   return program;

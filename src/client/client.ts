@@ -3,7 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
-import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeSkills, NodeView, RotateResult, ScreenshotResult, CaptureResult, SkillRunResult } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeSkills, NodeView, RotateResult, ScreenshotResult, CaptureResult, SkillRunResult, TaskView } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -17,6 +17,26 @@ export class ClientError extends Error {
     this.name = "ClientError";
   }
 }
+
+/** A task to submit (`POST /api/v1/tasks`): exactly one of command or skill. */
+export interface TaskSubmission {
+  command?: string;
+  skill?: string;
+  params?: Record<string, unknown>;
+  node?: string;
+  labels?: Labels;
+  requires?: { capabilities?: string[]; labels?: Labels; os?: string };
+  priority?: number;
+  timeout_s?: number;
+  max_retries?: number;
+}
+
+export interface TaskStreamOutput {
+  attempt: number;
+  stream: "stdout" | "stderr";
+  data: string;
+}
+export type TaskStreamEvent = { event: "output"; data: TaskStreamOutput } | { event: "state" | "end"; data: TaskView };
 
 export interface ClientOptions {
   url: string;
@@ -115,6 +135,90 @@ export class FleetClient {
   runSkill(ref: string, skill: string, params: Record<string, unknown> = {}, timeoutMs?: number): Promise<SkillRunResult> {
     const body = { params, ...(timeoutMs ? { timeout_ms: timeoutMs } : {}) };
     return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/skills/${encodeURIComponent(skill)}/run`, body, (timeoutMs ?? 600_000) + HTTP_GRACE_MS, [504]);
+  }
+
+  /** Submit one durable task (stored before the answer): see docs/API.md for the fields. */
+  submitTask(spec: TaskSubmission): Promise<TaskView> {
+    return this.call("POST", "/api/v1/tasks", spec);
+  }
+
+  /** Submit up to 1,000 tasks in one request (one transaction). */
+  async submitTasks(specs: readonly TaskSubmission[]): Promise<TaskView[]> {
+    return (await this.call<{ tasks: TaskView[] }>("POST", "/api/v1/tasks", { tasks: specs }, 60_000)).tasks;
+  }
+
+  async tasks(query: { state?: string; node?: string; limit?: number; before?: number } = {}): Promise<{ tasks: TaskView[]; next_before: number | null }> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return this.call("GET", `/api/v1/tasks${qs ? `?${qs}` : ""}`);
+  }
+
+  task(id: string): Promise<TaskView> {
+    return this.call("GET", `/api/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  cancelTask(id: string): Promise<TaskView> {
+    return this.call("POST", `/api/v1/tasks/${encodeURIComponent(id)}/cancel`, {});
+  }
+
+  /** The whole output of one attempt (default: the last). */
+  async taskOutput(id: string, stream: "stdout" | "stderr" = "stdout", attempt?: number): Promise<string> {
+    const response = await this.raw("GET", `/api/v1/tasks/${encodeURIComponent(id)}/output?stream=${stream}${attempt ? `&attempt=${attempt}` : ""}`);
+    return response.data.toString("utf8");
+  }
+
+  /**
+   * Follow a task's Server-Sent Events until it ends: output chunks as they come, state changes,
+   * and the final task. Resolves with the final task (or rejects when the stream breaks).
+   */
+  async followTask(id: string, onEvent: (event: TaskStreamEvent) => void, signal?: AbortSignal): Promise<TaskView> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}/api/v1/tasks/${encodeURIComponent(id)}/stream`, {
+        headers: { accept: "text/event-stream", ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      throw new ClientError("unreachable", `cannot reach the coordinator at ${this.url} (${(error as Error).message})`, undefined);
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text();
+      let apiError: Partial<ApiErrorBody["error"]> | undefined;
+      try {
+        apiError = (JSON.parse(text) as Partial<ApiErrorBody>).error;
+      } catch {
+        apiError = undefined;
+      }
+      throw new ClientError(apiError?.code ?? "internal", apiError?.message ?? `coordinator answered HTTP ${response.status}`, response.status);
+    }
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let last: TaskView | undefined;
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      let boundary = buffer.indexOf("\n\n");
+      while (boundary >= 0) {
+        const block = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        boundary = buffer.indexOf("\n\n");
+        let event = "message";
+        const data: string[] = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) event = line.slice(7);
+          else if (line.startsWith("data: ")) data.push(line.slice(6));
+        }
+        if (data.length === 0) continue;
+        const parsed = JSON.parse(data.join("\n")) as unknown;
+        if (event === "output") onEvent({ event: "output", data: parsed as TaskStreamOutput });
+        else if (event === "state" || event === "end") {
+          last = parsed as TaskView;
+          onEvent({ event, data: last });
+          if (event === "end") return last;
+        }
+      }
+    }
+    throw new ClientError("unreachable", `the task stream ended before task ${id} did${last ? ` (last state: ${last.state})` : ""}`, undefined);
   }
 
   /** Read a file from a node (within its worker.file_roots); the SHA-256 is the worker's. */

@@ -76,6 +76,18 @@ export const ConfigSchema = z.strictObject({
       camera_format: z.enum(["jpeg", "png"]).default("jpeg"),
     })
     .prefault({}),
+  /** Durable tasks (POST /api/v1/tasks): where they run and how long they are kept. */
+  scheduler: z
+    .strictObject({
+      strategy: z.enum(["least_loaded", "round_robin", "random", "pinned"]).default("least_loaded"),
+      /** Retries of a task whose attempt failed, timed out or lost its node, when a task gives none. */
+      max_retries: z.number().int().min(0).max(100).default(0),
+      /** Timeout of a task when it gives none (seconds). */
+      task_timeout: z.number().positive().max(7 * 86400).default(3600),
+      /** Keep finished tasks and their output this long (seconds; default 7 days). */
+      retention: z.number().positive().max(3650 * 86400).default(7 * 86400),
+    })
+    .prefault({}),
   communication: z
     .strictObject({
       nats_url: z

@@ -31,6 +31,8 @@ import { Auditor } from "./audit.js";
 import { TokenService } from "./tokens.js";
 import { TokenRepository } from "../storage/tokens.js";
 import { AuditRepository } from "../storage/audit.js";
+import { TaskRepository } from "../storage/tasks.js";
+import { TaskService } from "./tasks.js";
 import { createLogger } from "../util/logger.js";
 
 export interface CoordinatorOptions {
@@ -75,6 +77,7 @@ export class Coordinator {
   private timers: NodeJS.Timeout[] = [];
   private registry?: Registry;
   private pairing?: Pairing;
+  private tasks?: TaskService;
   private readonly subjects: Subjects;
   private readonly startedAt = Date.now();
   private readonly lastControl = new Map<string, number>();
@@ -108,6 +111,7 @@ export class Coordinator {
       onStatusChange: (change) => {
         logger.info({ node_id: change.node.id, from: change.from, to: change.to }, `node ${change.to}`);
         this.publishEvent("node.status", { node_id: change.node.id, status: change.to });
+        if (change.to === "offline") this.tasks?.nodeOffline(change.node.id);
       },
     });
     this.registry = registry;
@@ -143,7 +147,22 @@ export class Coordinator {
       logger,
     });
 
+    this.tasks = new TaskService({
+      repo: new TaskRepository(this.db),
+      registry,
+      subjects: this.subjects,
+      nc: () => (this.natsConnected ? this.nc : undefined),
+      strategy: config.scheduler.strategy,
+      maxOutputBytes: config.worker.max_output_bytes,
+      defaultTimeoutMs: config.scheduler.task_timeout * 1000,
+      defaultRetries: config.scheduler.max_retries,
+      retentionMs: config.scheduler.retention * 1000,
+      outputDir: join(this.options.stateDir, "task-output"),
+      logger,
+    });
+
     this.http = buildHttpServer({
+      tasks: this.tasks,
       tokens: new TokenService(new TokenRepository(this.db), () => this.token),
       registry,
       pairing: this.pairing,
@@ -184,6 +203,7 @@ export class Coordinator {
     writeFileAtomic(join(this.options.stateDir, RUNTIME_FILE), `${JSON.stringify(runtime, null, 2)}\n`, 0o600);
     logger.info({ url: this.url, db: this.options.dbPath }, "coordinator HTTP API listening");
 
+    this.tasks.start();
     this.timers.push(setInterval(() => this.sweep(), config.coordinator.heartbeat_check_interval * 1000));
     this.timers.push(setInterval(() => this.flush(), FLUSH_INTERVAL_MS));
     this.connecting = this.connect();
@@ -249,6 +269,7 @@ export class Coordinator {
     this.natsConnected = true;
     nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: (_err, msg) => this.onEnroll(msg) });
     nc.subscribe(this.subjects.heartbeatAll(), { callback: (_err, msg) => this.onHeartbeat(msg) });
+    nc.subscribe(this.subjects.taskEventsAll(), { queue: "ocf-coordinator", callback: (_err, msg) => this.tasks?.onEvent(msg) });
     this.natsSecure = nc.info?.auth_required === true;
     if (this.natsSecure) await this.connectSystem(url);
     else {
@@ -386,6 +407,7 @@ export class Coordinator {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.tasks?.stop();
     this.enrollment?.close();
     await this.http?.close().catch(() => undefined);
     this.flush();

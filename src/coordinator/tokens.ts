@@ -34,6 +34,8 @@ export function requiredScope(method: string, path: string): TokenScope {
   // Pictures and skills act on the node: as powerful as a command.
   if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/(screenshot|camera)$/.test(path)) return "exec";
   if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/skills\/[^/]+\/run$/.test(path)) return "exec";
+  // Submitting and cancelling durable tasks.
+  if (method === "POST" && (path === "/api/v1/tasks" || /^\/api\/v1\/tasks\/[^/]+\/cancel$/.test(path))) return "exec";
   return "admin";
 }
 

@@ -174,3 +174,53 @@ export interface NodeInfoResult {
     agent_version?: string;
   };
 }
+
+/** One attempt of a durable task (`GET /api/v1/tasks/:id`). */
+export interface TaskAttemptView {
+  attempt: number;
+  node_id: string;
+  state: "assigned" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "rejected";
+  assigned_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  /** The start of the output (64 KiB per stream); `output_file`: the whole is at /api/v1/tasks/:id/output. */
+  stdout: string | null;
+  stderr: string | null;
+  truncated: boolean;
+  output_file: boolean;
+  error: string | null;
+}
+
+export type TaskStateName = "queued" | "assigned" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost";
+
+/** A durable task (`/api/v1/tasks`). */
+export interface TaskView {
+  id: string;
+  state: TaskStateName;
+  kind: "command" | "skill";
+  command: string | null;
+  skill: string | null;
+  params: Record<string, unknown> | null;
+  target: { node?: string; labels?: Record<string, string> };
+  requirements: { capabilities?: string[]; labels?: Record<string, string>; os?: string };
+  priority: number;
+  timeout_ms: number;
+  max_retries: number;
+  /** Attempts made so far (the current one's number). */
+  attempt: number;
+  failures: number;
+  node_id: string | null;
+  exit_code: number | null;
+  /** Why it waits (queued), or how it ended. */
+  reason: string | null;
+  cancel_requested: boolean;
+  submitted_by: string;
+  created_at: string | null;
+  updated_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  attempts?: TaskAttemptView[];
+}

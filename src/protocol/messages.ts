@@ -186,3 +186,74 @@ export const EventSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 export type FleetEvent = z.infer<typeof EventSchema>;
+
+// --- durable tasks -----------------------------------------------------------------------------
+
+/** What a task runs: a shell command, or a skill with parameters. */
+export const TaskWorkSchema = z.union([
+  z.strictObject({ kind: z.literal("command"), command: z.string().min(1).max(64 * 1024) }),
+  z.strictObject({ kind: z.literal("skill"), skill: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,47}$/), params: z.record(z.string(), z.unknown()) }),
+]);
+export type TaskWork = z.infer<typeof TaskWorkSchema>;
+
+/** Coordinator → worker on `<prefix>.node.<id>.task`: run this attempt, or cancel it. */
+export const TaskMessageSchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    v,
+    type: z.literal("assign"),
+    task_id: z.string().min(1).max(64),
+    attempt: z.number().int().min(1),
+    work: TaskWorkSchema,
+    timeout_ms: z.number().int().min(1).max(7 * 24 * 3600 * 1000),
+    max_output_bytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+  }),
+  z.strictObject({ v, type: z.literal("cancel"), task_id: z.string().min(1).max(64), attempt: z.number().int().min(1) }),
+]);
+export type TaskMessage = z.infer<typeof TaskMessageSchema>;
+
+/** The worker's answer to a TaskMessage. `duplicate`: this attempt is already known (no second run). */
+export const TaskAckSchema = z.object({
+  v,
+  task_id: z.string(),
+  attempt: z.number().int(),
+  node_id: NodeIdSchema,
+  status: z.enum(["accepted", "duplicate", "busy", "refused", "unknown"]),
+  error: ErrorBodySchema.optional(),
+});
+export type TaskAck = z.infer<typeof TaskAckSchema>;
+
+export const TASK_RESULT_STATES = ["succeeded", "failed", "timed_out", "cancelled", "lost"] as const;
+
+/** Worker → coordinator on `<prefix>.node.<id>.tevt`. */
+export const TaskEventSchema = z.discriminatedUnion("type", [
+  z.strictObject({ v, type: z.literal("started"), node_id: NodeIdSchema, task_id: z.string().max(64), attempt: z.number().int().min(1), ts: z.number().int() }),
+  z.strictObject({
+    v,
+    type: z.literal("output"),
+    node_id: NodeIdSchema,
+    task_id: z.string().max(64),
+    attempt: z.number().int().min(1),
+    seq: z.number().int().min(0),
+    stream: z.enum(["stdout", "stderr"]),
+    data: z.string(),
+  }),
+  z.strictObject({
+    v,
+    type: z.literal("done"),
+    node_id: NodeIdSchema,
+    task_id: z.string().max(64),
+    attempt: z.number().int().min(1),
+    /** `lost`: the worker restarted while this attempt ran (its process group was killed). */
+    state: z.enum(TASK_RESULT_STATES),
+    exit_code: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    stdout: z.string(),
+    stderr: z.string(),
+    truncated: z.boolean(),
+    started_at: z.number().int().nullable(),
+    finished_at: z.number().int(),
+    error: ErrorBodySchema.optional(),
+  }),
+]);
+export type TaskEvent = z.infer<typeof TaskEventSchema>;
+export type TaskDoneEvent = Extract<TaskEvent, { type: "done" }>;

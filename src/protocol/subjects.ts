@@ -25,6 +25,12 @@ export interface Subjects {
   control(nodeId: string): string;
   /** Capability calls to one node (screen.capture, ...), request/reply. */
   call(nodeId: string): string;
+  /** Durable tasks to one node: assignment and cancellation (request/reply, acknowledged). */
+  task(nodeId: string): string;
+  /** Task events from one node: started and output (publish), done (request/reply until acknowledged). */
+  taskEvents(nodeId: string): string;
+  /** Wildcard the coordinator subscribes to for every node's task events. */
+  taskEventsAll(): string;
   /** Fan-out of one verb to every node (publish with a reply inbox). */
   broadcast(verb: BroadcastVerb): string;
   /** Events for dashboards and watchers. */
@@ -51,6 +57,9 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     exec: (id) => node(id, "exec"),
     control: (id) => node(id, "ctl"),
     call: (id) => node(id, "call"),
+    task: (id) => node(id, "task"),
+    taskEvents: (id) => node(id, "tevt"),
+    taskEventsAll: () => `${prefix}.node.*.tevt`,
     broadcast: (verb) => `${prefix}.bcast.${verb}`,
     event: (name) => `${prefix}.evt.${name}`,
     nodeIdOf(subject) {

@@ -62,4 +62,52 @@ export const MIGRATIONS: readonly string[] = [
     revoked_at   INTEGER
   );
   `,
+  `
+  CREATE TABLE tasks (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT NOT NULL UNIQUE,
+    kind             TEXT NOT NULL CHECK (kind IN ('command', 'skill')),
+    command          TEXT,
+    skill            TEXT,
+    params           TEXT,
+    target           TEXT NOT NULL,
+    requirements     TEXT NOT NULL,
+    priority         INTEGER NOT NULL DEFAULT 0,
+    timeout_ms       INTEGER NOT NULL,
+    max_retries      INTEGER NOT NULL DEFAULT 0,
+    state            TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled', 'lost')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    failures         INTEGER NOT NULL DEFAULT 0,
+    node_id          TEXT,
+    exit_code        INTEGER,
+    reason           TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    submitted_by     TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    started_at       INTEGER,
+    finished_at      INTEGER
+  );
+  CREATE INDEX tasks_state ON tasks(state, priority DESC, seq);
+  CREATE INDEX tasks_node ON tasks(node_id, seq);
+  CREATE INDEX tasks_finished ON tasks(finished_at);
+  CREATE TABLE task_attempts (
+    task_id     TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    node_id     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('assigned', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'rejected')),
+    assigned_at INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    exit_code   INTEGER,
+    signal      TEXT,
+    stdout      TEXT,
+    stderr      TEXT,
+    truncated   INTEGER NOT NULL DEFAULT 0,
+    output_file INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    PRIMARY KEY (task_id, attempt)
+  );
+  CREATE INDEX task_attempts_active ON task_attempts(state) WHERE state IN ('assigned', 'running');
+  `,
 ];

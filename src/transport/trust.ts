@@ -83,8 +83,8 @@ export function nodeInboxPrefix(nodeId: string): string {
 /** What an approved node may do: its heartbeats and join requests out; its own commands and the fan-out in. */
 export function nodePermissions(subjects: Subjects, nodeId: string): NatsPermissions {
   return {
-    pub: { allow: [subjects.enroll(), subjects.heartbeat(nodeId)] },
-    sub: { allow: [subjects.exec(nodeId), subjects.control(nodeId), subjects.call(nodeId), `${subjects.prefix}.bcast.>`, `${nodeInboxPrefix(nodeId)}.>`] },
+    pub: { allow: [subjects.enroll(), subjects.heartbeat(nodeId), subjects.taskEvents(nodeId)] },
+    sub: { allow: [subjects.exec(nodeId), subjects.control(nodeId), subjects.call(nodeId), subjects.task(nodeId), `${subjects.prefix}.bcast.>`, `${nodeInboxPrefix(nodeId)}.>`] },
     resp: { max: 1, ttl: 0 },
   };
 }

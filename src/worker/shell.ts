@@ -16,6 +16,10 @@ export interface ShellOptions {
   shell?: string;
   /** Written to the program's stdin, which is then closed (default: no stdin). */
   input?: string;
+  /** Output as it arrives (durable tasks stream it); the capped result is still returned. */
+  onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+  /** The process group id, once the program started (durable tasks journal it). */
+  onSpawn?: (pgid: number) => void;
 }
 
 export interface ShellResult {
@@ -87,6 +91,7 @@ export function runProgram(file: string, args: string[], options: ShellOptions):
       stdio: ["pipe", "pipe", "pipe"],
     });
     const pid = child.pid;
+    if (pid !== undefined) options.onSpawn?.(pid);
     // stdin carries the input (if any) and is closed at once; a program that does not read it
     // closes the pipe early, which is not an error.
     child.stdin.on("error", () => undefined);
@@ -127,8 +132,14 @@ export function runProgram(file: string, args: string[], options: ShellOptions):
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener("abort", onAbort, { once: true });
 
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout.push(chunk);
+      options.onOutput?.("stdout", chunk);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr.push(chunk);
+      options.onOutput?.("stderr", chunk);
+    });
     child.once("error", (error) => finish({ spawn_error: error.message }));
     child.once("exit", (code, signal) => {
       // Kill whatever the command left running in its group, then collect the pipes.

@@ -48,6 +48,7 @@ import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
 import { FileAccess } from "./file-access.js";
 import { answerCall, CallFailure, type CallContext } from "./calls.js";
 import { SkillCatalog } from "./skills.js";
+import { TaskRunner } from "./tasks.js";
 
 export type EnrollmentState = "new" | "pending" | "approved" | "rejected" | "removed";
 
@@ -110,6 +111,7 @@ export class Worker {
   /** Counts control messages; a join reply older than the latest control message is stale. */
   private controlEpoch = 0;
   private stopping = false;
+  private renewing = false;
   private status?: StatusServer;
   private lastLoggedState?: string;
   private readonly policy: ExecPolicy;
@@ -122,6 +124,7 @@ export class Worker {
   private readonly files: FileAccess;
   readonly skills: SkillCatalog;
   private readonly callContext: CallContext;
+  private readonly tasks: TaskRunner;
   private capabilityTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: WorkerOptions) {
@@ -149,6 +152,32 @@ export class Worker {
       logger: options.logger,
       track: (id, work) => this.track(id, work),
     };
+    this.tasks = new TaskRunner({
+      nodeId: options.nodeId,
+      stateDir: options.stateDir,
+      subjects: this.subjects,
+      nc: () => this.nc,
+      policy: this.policy,
+      skills: this.skills,
+      workdir,
+      maxOutputBytes: options.config.worker.max_output_bytes,
+      reserve: (id, controller) => this.reserveSlot(id, controller),
+      logger: options.logger,
+    });
+  }
+
+  /** Take one of max_concurrent_tasks for a durable task; the returned function gives it back. */
+  private reserveSlot(id: string, controller: AbortController): (() => void) | undefined {
+    const limit = this.options.config.worker.max_concurrent_tasks;
+    if (this.running.size >= limit) return undefined;
+    let finished!: () => void;
+    const entry: RunningCommand = { id, controller, done: new Promise<void>((r) => (finished = r)) };
+    const key = `task:${id}`;
+    this.running.set(key, entry);
+    return () => {
+      this.running.delete(key);
+      finished();
+    };
   }
 
   get nodeId(): string {
@@ -174,6 +203,8 @@ export class Worker {
       throw new Error(`worker.exec_workdir ${workdir} is not a folder; create it or change worker.exec_workdir`);
     }
     logger.info({ capabilities: this.capabilities.list, missing: this.capabilities.missing, skills_dir: this.skills.dir }, "capabilities probed");
+    // Tasks a previous run of this worker left: kill their processes, queue their results.
+    this.tasks.recover();
     for (const problem of this.skills.problems()) logger.warn({ skill_folder: problem.folder, err: problem.error }, "skill not loaded");
     this.capabilityTimer = setInterval(() => this.refreshCapabilities(), CAPABILITY_REFRESH_MS);
     this.capabilityTimer.unref();
@@ -216,6 +247,22 @@ export class Worker {
     }
   }
 
+  /** The server refused a subject these credentials should allow (issued by an older coordinator): get new ones. */
+  private renewCredentials(reason: string): void {
+    if (this.renewing || this.stopping) return;
+    this.renewing = true;
+    this.options.logger.warn({ node_id: this.nodeId, reason }, "this node's NATS credentials are out of date; asking the coordinator for new ones");
+    this.dropJwt();
+    const nc = this.nc;
+    this.nc = undefined;
+    this.subscriptions.length = 0;
+    this.commandSubscriptions = [];
+    this.stopHeartbeats();
+    if (this.enrollTimer) clearTimeout(this.enrollTimer);
+    if (nc && !nc.isClosed()) void nc.close().catch(() => undefined);
+    this.scheduleHttpEnroll(0);
+  }
+
   /** Forget the NATS credentials (revoked or refused); the next join over HTTP gets new ones. */
   private dropJwt(): void {
     this.jwt = undefined;
@@ -247,6 +294,7 @@ export class Worker {
       return;
     }
     this.nc = nc;
+    this.renewing = false;
     this.subscriptions.push(nc.subscribe(this.subjects.control(this.nodeId), { callback: (_err, msg) => this.onControl(msg) }));
     await nc.flush();
     logger.info({ node_id: this.nodeId, secure: nc.info?.auth_required === true }, "connected to NATS");
@@ -412,7 +460,15 @@ export class Worker {
       nc.subscribe(this.subjects.exec(this.nodeId), { callback: (_err, msg) => void this.onExec(msg, false) }),
       nc.subscribe(this.subjects.broadcast("exec"), { callback: (_err, msg) => void this.onExec(msg, true) }),
       nc.subscribe(this.subjects.call(this.nodeId), { callback: (_err, msg) => void this.onCall(msg) }),
+      nc.subscribe(this.subjects.task(this.nodeId), {
+        callback: (err, msg) => {
+          // Credentials issued before this node could take tasks: ask for current ones.
+          if (err) this.renewCredentials(`cannot subscribe to its task subject: ${err.message}`);
+          else this.tasks.onMessage(msg, this.state === "approved");
+        },
+      }),
     ];
+    this.tasks.resume();
   }
 
   private stopListeningForCommands(): void {
@@ -723,6 +779,7 @@ export class Worker {
     if (this.enrollTimer) clearTimeout(this.enrollTimer);
     if (this.httpEnrollTimer) clearTimeout(this.httpEnrollTimer);
     if (this.capabilityTimer) clearInterval(this.capabilityTimer);
+    await this.tasks.stop();
     this.httpEnrollAbort?.abort();
     this.stopHeartbeats();
     const running = [...this.running.values()];

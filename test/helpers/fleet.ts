@@ -3,7 +3,8 @@
  * or the real CLI as child processes). Every suite gets its own temp folder and cleans up.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { stringify as toYaml } from "yaml";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FleetClient } from "../../src/client/client.js";
@@ -41,6 +42,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 
 export interface ConfigOverrides {
   coordinator?: Partial<Config["coordinator"]>;
+  scheduler?: Partial<Config["scheduler"]>;
   worker?: Partial<Config["worker"]>;
   log?: Partial<Config["log"]>;
   communication?: Partial<Config["communication"]>;
@@ -54,6 +56,7 @@ export function testConfig(natsUrl: string, dir: string, overrides: ConfigOverri
     // No skills unless a test gives a skills_dir (the repo's ./skills would otherwise be found).
     worker: { heartbeat_interval: 0.2, port: 0, state_dir: join(dir, "worker"), skills_dir: join(dir, "no-skills"), ...overrides.worker },
     communication: { nats_url: natsUrl, ...overrides.communication },
+    scheduler: { ...overrides.scheduler },
     log: { level: "silent", dir: join(dir, "logs"), ...overrides.log },
   });
 }
@@ -81,8 +84,16 @@ export class TestFleet {
       coordinator: { ...this.overrides.coordinator, ...extra.coordinator },
       worker: { ...this.overrides.worker, ...extra.worker },
       log: { ...this.overrides.log, ...extra.log },
+      scheduler: { ...this.overrides.scheduler, ...extra.scheduler },
       communication: { ...(coordinatorUrl ? { coordinator_url: coordinatorUrl } : {}), ...this.overrides.communication, ...extra.communication },
     });
+  }
+
+  /** This fleet's config as a file, for coordinators and workers run as child processes (`-c FILE`). */
+  configFile(name: string, extra: ConfigOverrides = {}): string {
+    const path = join(this.dir, `${name}.yaml`);
+    writeFileSync(path, toYaml(this.config(extra)));
+    return path;
   }
 
   /** The fleet's NATS trust, kept where the coordinator of this fleet keeps it. */

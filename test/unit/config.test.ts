@@ -195,7 +195,7 @@ describe("errors name the key, the value and what is allowed", () => {
     assert.match(inSection.message, /unknown key worker\.heartbeat_intervall; allowed in worker: max_concurrent_tasks, heartbeat_interval, skills_dir, port/);
     assert.ok(inSection.message.startsWith(`${inSection.file}: `), inSection.message);
     const topLevel = load("stroage: {}\n");
-    assert.match(topLevel.message, /unknown key stroage; allowed: storage, coordinator, worker, communication, log$/);
+    assert.match(topLevel.message, /unknown key stroage; allowed: storage, coordinator, worker, scheduler, communication, log$/);
     assert.match(load("coordinator:\n  prot: 1\n").message, /unknown key coordinator\.prot; allowed in coordinator: host, port, heartbeat_timeout, heartbeat_check_interval/);
   });
 

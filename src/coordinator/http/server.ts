@@ -19,6 +19,8 @@ import type { Pairing } from "../pairing.js";
 import type { Registry } from "../registry.js";
 import { joinRequestView, nodeView, tokenView } from "./views.js";
 import { registerNodeRoutes } from "./node-routes.js";
+import { registerTaskRoutes } from "./task-routes.js";
+import type { TaskService } from "../tasks.js";
 import { parseBody } from "./parse.js";
 import type { Auditor } from "../audit.js";
 import type { AuditRepository } from "../../storage/audit.js";
@@ -30,6 +32,7 @@ const MAX_PARAM_LENGTH = 256;
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 
 export interface HttpDeps {
+  tasks: TaskService;
   tokens: TokenService;
   registry: Registry;
   pairing: Pairing;
@@ -186,13 +189,17 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerNodeRoutes(app, deps);
+  registerTaskRoutes(app, deps);
 
   app.get("/api/v1/nodes", async () => {
-    const nodes = deps.registry.list().map(nodeView);
+    const nodes = deps.registry.list().map((node) => nodeView(node, deps.tasks.runningOn(node.id)));
     return { nodes, count: nodes.length };
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id", async (request) => nodeView(deps.registry.resolve(request.params.id)));
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id", async (request) => {
+    const node = deps.registry.resolve(request.params.id);
+    return nodeView(node, deps.tasks.runningOn(node.id));
+  });
 
   app.delete<{ Params: { id: string } }>("/api/v1/nodes/:id", async (request) => {
     const node = deps.registry.resolve(request.params.id);
