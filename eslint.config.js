@@ -15,6 +15,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ["web/**/*.ts"],
+    languageOptions: { globals: { document: "readonly", window: "readonly", location: "readonly", fetch: "readonly", alert: "readonly", EventSource: "readonly", TextDecoderStream: "readonly" } },
+  },
+  {
     files: ["**/*.mjs", "**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", setTimeout: "readonly" } },
   },

@@ -3,7 +3,6 @@
 import { build } from "esbuild";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileSync } from "node:fs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 await build({
@@ -18,5 +17,3 @@ await build({
   logLevel: "warning",
 });
 console.log("built plugins/openclaw/index.js");
-// Last step of `npm run build`: the stamp tells scripts (quick start, deploy) the build is current.
-writeFileSync(join(root, "dist", ".build-stamp"), `${new Date().toISOString()}\n`);

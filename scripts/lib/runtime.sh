@@ -89,7 +89,7 @@ ocf_ensure_deps() {
 ocf_build_current() {
   local stamp="$OCF_ROOT/dist/.build-stamp"
   [ -f "$stamp" ] && [ -f "$OCF_ROOT/dist/cli/main.js" ] && [ -f "$OCF_ROOT/plugins/openclaw/index.js" ] \
-    && [ -z "$(cd "$OCF_ROOT" && find src scripts/build-plugin.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]
+    && [ -z "$(cd "$OCF_ROOT" && find src web scripts/build-plugin.mjs scripts/build-dashboard.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]
 }
 
 # The build, redone when a source is newer than the last build.

@@ -18,6 +18,7 @@ import { register as registerCapture } from "./commands/capture.js";
 import { register as registerSkills } from "./commands/skills.js";
 import { register as registerConfig } from "./commands/config.js";
 import { register as registerTasks } from "./commands/tasks.js";
+import { register as registerDashboard } from "./commands/dashboard.js";
 import { register as registerInfo } from "./commands/info.js";
 import { register as registerCp } from "./commands/cp.js";
 
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerSkills(program);
   registerConfig(program);
   registerTasks(program);
+  registerDashboard(program);
   registerInfo(program);
   registerCp(program);
   return program;

@@ -137,6 +137,16 @@ export class FleetClient {
     return this.call("POST", `/api/v1/nodes/${encodeURIComponent(ref)}/skills/${encodeURIComponent(skill)}/run`, body, (timeoutMs ?? 600_000) + HTTP_GRACE_MS, [504]);
   }
 
+  /** A one-time dashboard login link (path on this coordinator), with this token's scope. */
+  dashboardLink(): Promise<{ path: string; expires_at: string; scope: string }> {
+    return this.call("POST", "/api/v1/dashboard/link", {});
+  }
+
+  /** Prometheus text of /metrics. */
+  async metrics(): Promise<string> {
+    return (await this.raw("GET", "/metrics")).data.toString("utf8");
+  }
+
   /** Submit one durable task (stored before the answer): see docs/API.md for the fields. */
   submitTask(spec: TaskSubmission): Promise<TaskView> {
     return this.call("POST", "/api/v1/tasks", spec);

@@ -33,7 +33,23 @@ import { TokenRepository } from "../storage/tokens.js";
 import { AuditRepository } from "../storage/audit.js";
 import { TaskRepository } from "../storage/tasks.js";
 import { TaskService } from "./tasks.js";
+import { Metrics } from "./metrics.js";
+import { Sessions } from "./sessions.js";
 import { createLogger } from "../util/logger.js";
+
+/** Keys the coordinator applies without a restart (the rest are reported as needing one). */
+export const COORDINATOR_LIVE_KEYS = new Set([
+  "coordinator.heartbeat_timeout",
+  "coordinator.heartbeat_check_interval",
+  "coordinator.auto_approve",
+  "log.level",
+  "scheduler.strategy",
+  "scheduler.max_retries",
+  "scheduler.task_timeout",
+  "scheduler.retention",
+]);
+/** Keys that concern only workers: changing them on the master needs nothing here. */
+const WORKER_SIDE = /^worker\./;
 
 export interface CoordinatorOptions {
   config: Config;
@@ -78,6 +94,10 @@ export class Coordinator {
   private registry?: Registry;
   private pairing?: Pairing;
   private tasks?: TaskService;
+  private metrics?: Metrics;
+  private sweepTimer?: NodeJS.Timeout;
+  /** Set by the launcher when it watches the config file. */
+  configStatus?: () => NonNullable<HealthReport["config"]>;
   private readonly subjects: Subjects;
   private readonly startedAt = Date.now();
   private readonly lastControl = new Map<string, number>();
@@ -161,8 +181,17 @@ export class Coordinator {
       logger,
     });
 
+    const tasks = this.tasks;
+    const pairing = this.pairing;
+    this.metrics = new Metrics({
+      nodes: () => registry.counts(),
+      pending: () => pairing.pending().length,
+      tasks: () => tasks.counts(),
+    });
     this.http = buildHttpServer({
       tasks: this.tasks,
+      sessions: new Sessions(),
+      metrics: this.metrics,
       tokens: new TokenService(new TokenRepository(this.db), () => this.token),
       registry,
       pairing: this.pairing,
@@ -204,7 +233,7 @@ export class Coordinator {
     logger.info({ url: this.url, db: this.options.dbPath }, "coordinator HTTP API listening");
 
     this.tasks.start();
-    this.timers.push(setInterval(() => this.sweep(), config.coordinator.heartbeat_check_interval * 1000));
+    this.sweepTimer = setInterval(() => this.sweep(), config.coordinator.heartbeat_check_interval * 1000);
     this.timers.push(setInterval(() => this.flush(), FLUSH_INTERVAL_MS));
     this.connecting = this.connect();
     await Promise.race([this.connecting, new Promise((r) => setTimeout(r, 3000))]);
@@ -247,6 +276,7 @@ export class Coordinator {
           credentials: await trust.serviceCredentials("ocf-coordinator"),
           onReconnect: () => {
             this.natsConnected = true;
+            this.metrics?.natsReconnects.inc();
           },
           onDisconnect: () => {
             this.natsConnected = false;
@@ -340,7 +370,11 @@ export class Coordinator {
       if (heartbeat.node_id !== subjectNode) {
         throw new FleetError("bad_request", `heartbeat for ${heartbeat.node_id} arrived on ${msg.subject}`);
       }
-      if (!(this.registry as Registry).beat(heartbeat)) {
+      if ((this.registry as Registry).beat(heartbeat)) {
+        if (log.isLevelEnabled("debug")) log.debug({ node_id: heartbeat.node_id, seq: heartbeat.seq }, "heartbeat");
+        this.metrics?.heartbeats.inc();
+        this.metrics?.heartbeatLag.observe(Math.max(0, Date.now() - heartbeat.ts) / 1000);
+      } else {
         // Not a member (never approved, rejected or removed): tell it, at most every 30 s.
         const last = this.lastControl.get(heartbeat.node_id) ?? 0;
         if (Date.now() - last > CONTROL_RESEND_MS) {
@@ -388,6 +422,30 @@ export class Coordinator {
     }
   }
 
+  /** Apply a reloaded config: live keys now; returns the changed keys that need a restart. */
+  applyConfig(next: Config, changed: readonly string[]): string[] {
+    const { logger } = this.options;
+    for (const key of changed) {
+      switch (key) {
+        case "coordinator.heartbeat_timeout":
+          this.registry?.setHeartbeatTimeout(next.coordinator.heartbeat_timeout * 1000);
+          break;
+        case "coordinator.heartbeat_check_interval":
+          if (this.sweepTimer) clearInterval(this.sweepTimer);
+          this.sweepTimer = setInterval(() => this.sweep(), next.coordinator.heartbeat_check_interval * 1000);
+          break;
+        case "coordinator.auto_approve":
+          this.pairing?.setAutoApprove(next.coordinator.auto_approve);
+          break;
+        case "log.level":
+          logger.level = next.log.level;
+          break;
+      }
+    }
+    if (changed.some((key) => key.startsWith("scheduler."))) this.tasks?.applySettings(next.scheduler);
+    return changed.filter((key) => !COORDINATOR_LIVE_KEYS.has(key) && !WORKER_SIDE.test(key));
+  }
+
   health(): HealthReport {
     const counts = this.registry?.counts() ?? { total: 0, online: 0, offline: 0 };
     const db = this.db ? databaseOk(this.db) : false;
@@ -399,6 +457,7 @@ export class Coordinator {
       nats: { connected: nats, secure: nats && this.natsSecure },
       db: { ok: db },
       nodes: { ...counts, pending: this.pairing?.pending().length ?? 0 },
+      ...(this.configStatus ? { config: this.configStatus() } : {}),
     };
   }
 
@@ -407,6 +466,7 @@ export class Coordinator {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.tasks?.stop();
     this.enrollment?.close();
     await this.http?.close().catch(() => undefined);

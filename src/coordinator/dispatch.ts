@@ -128,7 +128,8 @@ export class Dispatcher {
     return fromWire(node, result);
   }
 
-  async broadcast(command: string, labels: Labels, timeoutMs: number): Promise<BroadcastOutcome> {
+  /** Run on every matching node; `onResult` sees each node's result as it arrives (offline ones first). */
+  async broadcast(command: string, labels: Labels, timeoutMs: number, onResult?: (result: NodeExecResult) => void): Promise<BroadcastOutcome> {
     const started = Date.now();
     const id = randomUUID();
     const targets = this.options.registry.select(labels);
@@ -138,6 +139,7 @@ export class Dispatcher {
       if (node.status === "online") expected.set(node.id, node);
       else results.set(node.id, emptyResult(node, "offline", { code: "node_offline", message: "node is offline" }));
     }
+    for (const result of results.values()) onResult?.(result);
 
     if (expected.size > 0) {
       const nc = this.connection();
@@ -160,7 +162,9 @@ export class Dispatcher {
           }
           const node = expected.get(result.node_id);
           if (!node || result.id !== id || results.has(node.id)) continue;
-          results.set(node.id, fromWire(node, result));
+          const converted = fromWire(node, result);
+          results.set(node.id, converted);
+          onResult?.(converted);
           if ([...expected.keys()].every((nodeId) => results.has(nodeId))) break;
         }
       } finally {
@@ -169,7 +173,9 @@ export class Dispatcher {
       }
       for (const node of expected.values()) {
         if (!results.has(node.id)) {
-          results.set(node.id, emptyResult(node, "timeout", { code: "timeout", message: `no reply within ${timeoutMs + REPLY_GRACE_MS} ms` }));
+          const missing = emptyResult(node, "timeout", { code: "timeout", message: `no reply within ${timeoutMs + REPLY_GRACE_MS} ms` });
+          results.set(node.id, missing);
+          onResult?.(missing);
         }
       }
     }

@@ -52,6 +52,11 @@ export class Pairing {
    * node may re-announce itself: the NATS server admits only nodes that hold credentials, and
    * the coordinator cannot tell which connection sent a message, so a first join goes over HTTP.
    */
+  /** A new coordinator.auto_approve (config reload). */
+  setAutoApprove(on: boolean): void {
+    this.options.autoApprove = on;
+  }
+
   join(publicKey: string, payload: JoinPayload, via: "http" | "nats" = "http"): JoinReply {
     const log = this.options.logger;
     const reply = (status: JoinStatus, extra: { request_id?: string; message?: string } = {}): JoinReply => ({

@@ -100,6 +100,11 @@ export class Registry {
     return this.repo.remove(id) || existed;
   }
 
+  /** A new coordinator.heartbeat_timeout (config reload). */
+  setHeartbeatTimeout(ms: number): void {
+    this.options.heartbeatTimeoutMs = ms;
+  }
+
   /** Record a heartbeat. Returns false when the node is not an approved member. */
   beat(heartbeat: Heartbeat): boolean {
     const node = this.nodes.get(heartbeat.node_id);

@@ -126,8 +126,12 @@ export class TaskService {
     this.timers = [];
   }
 
-  setStrategy(strategy: Strategy): void {
-    this.scheduler.setStrategy(strategy);
+  /** A reloaded `scheduler` section: strategy, defaults for new tasks, retention. */
+  applySettings(settings: { strategy: Strategy; max_retries: number; task_timeout: number; retention: number }): void {
+    this.scheduler.setStrategy(settings.strategy);
+    this.options.defaultRetries = settings.max_retries;
+    this.options.defaultTimeoutMs = settings.task_timeout * 1000;
+    this.options.retentionMs = settings.retention * 1000;
   }
 
   /** Accept tasks: stored before this returns (the API answers 201 after it). */

@@ -30,6 +30,9 @@ export function requiredScope(method: string, path: string): TokenScope {
   // Reading or writing files on a node is as powerful as running a command there.
   if (/^\/api\/v1\/nodes\/[^/]+\/file$/.test(path)) return "exec";
   if (method === "GET" || method === "HEAD") return "read";
+  // Any valid caller may open the dashboard, with its own scope.
+  if (method === "POST" && path === "/api/v1/dashboard/link") return "read";
+  if (method === "POST" && path === "/api/v1/broadcast/stream") return "exec";
   if (method === "POST" && (path === "/api/v1/exec" || path === "/api/v1/broadcast")) return "exec";
   // Pictures and skills act on the node: as powerful as a command.
   if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/(screenshot|camera)$/.test(path)) return "exec";

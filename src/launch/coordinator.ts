@@ -3,6 +3,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { ConfigError } from "../config/load.js";
 import { Coordinator } from "../coordinator/coordinator.js";
 import { onShutdown, processLogger } from "./logging.js";
+import { watchConfig } from "./reload.js";
 
 export interface LaunchCoordinatorOptions {
   preApproved?: Array<{ nodeId: string; publicKey: string }>;
@@ -29,6 +30,11 @@ export async function launchCoordinator(loaded: LoadedConfig, options: LaunchCoo
     },
   });
   await coordinator.start();
-  onShutdown(() => coordinator.stop(), logger);
+  const watcher = watchConfig({ file: loaded.file, current: loaded, apply: (next, changed) => coordinator.applyConfig(next, changed), logger });
+  coordinator.configStatus = watcher.status;
+  onShutdown(async () => {
+    watcher.close();
+    await coordinator.stop();
+  }, logger);
   return coordinator;
 }

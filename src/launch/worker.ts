@@ -6,6 +6,7 @@ import type { Labels } from "../protocol/messages.js";
 import { ensurePrivateDir } from "../util/files.js";
 import { Worker } from "../worker/worker.js";
 import { onShutdown, processLogger } from "./logging.js";
+import { watchConfig } from "./reload.js";
 
 /** A node id from the host name: lowercase, dashes for anything else, at most 63 chars. */
 export function defaultNodeId(host: string = hostname()): string {
@@ -43,7 +44,12 @@ export async function launchWorker(loaded: LoadedConfig, options: LaunchWorkerOp
     skillsDir: loaded.resolvePath(loaded.config.worker.skills_dir),
     logger,
   });
-  onShutdown(() => worker.stop(), logger);
+  // The worker keeps its own copy of the config: a reload changes it in place.
+  const watcher = watchConfig({ file: loaded.file, current: loaded, apply: (next, changed) => worker.applyConfig(next, changed), logger });
+  onShutdown(async () => {
+    watcher.close();
+    await worker.stop();
+  }, logger);
   await worker.start();
   return worker;
 }

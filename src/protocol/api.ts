@@ -68,6 +68,8 @@ export interface HealthReport {
   nats: { connected: boolean; secure: boolean };
   db: { ok: boolean };
   nodes: { total: number; online: number; offline: number; pending: number };
+  /** Config reloads (SIGHUP or the file changed): keys waiting for a restart, the last refusal. */
+  config?: { file: string | null; loaded_at: string; reloads: number; restart_required: string[]; last_error: string | null };
 }
 
 export interface ApiErrorBody {

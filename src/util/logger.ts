@@ -29,7 +29,8 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.dir !== undefined) {
     mkdirSync(options.dir, { recursive: true });
     streams.push({
-      level: options.level === "silent" ? "fatal" : options.level,
+      // Streams take everything; the logger's own level filters (so a reload can change it live).
+      level: "trace",
       // Opened here, synchronously: a process that exits right after starting (a port in use) must
       // not trip over a log file that is still being opened ("sonic boom is not ready yet").
       stream: pino.destination({ dest: openSync(join(options.dir, `${options.name}.log`), "a", 0o640), sync: options.sync ?? false }),
@@ -37,15 +38,13 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   if (options.console === "text") {
     streams.push({
-      level: options.level === "silent" ? "fatal" : options.level,
+      level: "trace",
       stream: pretty({ colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss", ignore: "pid,hostname", sync: true }),
     });
   } else if (options.console === "json") {
-    streams.push({ level: options.level === "silent" ? "fatal" : options.level, stream: pino.destination({ dest: 1, sync: true }) });
+    streams.push({ level: "trace", stream: pino.destination({ dest: 1, sync: true }) });
   }
-  if (streams.length === 0 || options.level === "silent") {
-    return pino({ level: "silent" });
-  }
+  if (streams.length === 0) return pino({ level: "silent" });
   return pino(
     { name: options.name, level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { pid: process.pid } },
     pino.multistream(streams),

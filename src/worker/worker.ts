@@ -247,6 +247,31 @@ export class Worker {
     }
   }
 
+  /**
+   * Apply a reloaded config: the exec policy, heartbeat interval, max_concurrent_tasks and log
+   * level change live; returns the changed worker keys that need a restart.
+   */
+  applyConfig(next: Config, changed: readonly string[]): string[] {
+    const live = new Set(["worker.exec_policy", "worker.exec_allowlist", "worker.exec_env", "worker.heartbeat_interval", "worker.max_concurrent_tasks", "log.level"]);
+    // The policy object is shared with the capability calls and the task runner: change it in place.
+    this.policy.mode = next.worker.exec_policy;
+    this.policy.allowlist = next.worker.exec_allowlist;
+    this.policy.env = next.worker.exec_env;
+    if (changed.includes("log.level")) this.options.logger.level = next.log.level;
+    const intervalChanged = next.worker.heartbeat_interval !== this.options.config.worker.heartbeat_interval;
+    this.options.config.worker.heartbeat_interval = next.worker.heartbeat_interval;
+    this.options.config.worker.max_concurrent_tasks = next.worker.max_concurrent_tasks;
+    this.options.config.worker.exec_policy = next.worker.exec_policy;
+    this.options.config.worker.exec_allowlist = next.worker.exec_allowlist;
+    this.options.config.worker.exec_env = next.worker.exec_env;
+    if (intervalChanged && this.heartbeatTimer) {
+      this.stopHeartbeats();
+      this.startHeartbeats();
+    }
+    if (changed.includes("worker.exec_policy")) this.options.logger.warn({ exec_policy: this.policy.mode }, "exec policy changed by a config reload");
+    return changed.filter((key) => !live.has(key) && !key.startsWith("coordinator.") && !key.startsWith("scheduler."));
+  }
+
   /** The server refused a subject these credentials should allow (issued by an older coordinator): get new ones. */
   private renewCredentials(reason: string): void {
     if (this.renewing || this.stopping) return;

@@ -17,10 +17,14 @@ import { TOKEN_SCOPES } from "../../storage/tokens.js";
 import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
 import type { Registry } from "../registry.js";
-import { joinRequestView, nodeView, tokenView } from "./views.js";
+import { auditView, joinRequestView, nodeView, tokenView } from "./views.js";
 import { registerNodeRoutes } from "./node-routes.js";
 import { registerTaskRoutes } from "./task-routes.js";
 import type { TaskService } from "../tasks.js";
+import { registerDashboardRoutes } from "./dashboard-routes.js";
+import { cookieValue, SESSION_COOKIE, Sessions } from "../sessions.js";
+import type { Metrics } from "../metrics.js";
+import type { TokenScope } from "../../storage/tokens.js";
 import { parseBody } from "./parse.js";
 import type { Auditor } from "../audit.js";
 import type { AuditRepository } from "../../storage/audit.js";
@@ -33,6 +37,8 @@ const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 
 export interface HttpDeps {
   tasks: TaskService;
+  sessions: Sessions;
+  metrics: Metrics;
   tokens: TokenService;
   registry: Registry;
   pairing: Pairing;
@@ -56,6 +62,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** Who is calling: `admin` for the admin token. */
     actor: string;
+    /** What the caller may do (the token's or the dashboard session's scope). */
+    scope: TokenScope;
   }
 }
 
@@ -126,13 +134,42 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   // The HTTPS instance has the same routes and hooks; only its server type differs.
   const app = (deps.tls ? Fastify({ ...options, https: { cert: deps.tls.cert, key: deps.tls.key } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("actor", "unknown");
+  app.decorateRequest("scope", "read");
+
+  app.addHook("onResponse", async (request, reply) => {
+    deps.metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });
+  });
 
   app.addHook("onRequest", async (request, reply) => {
-    if (request.url === "/health" || request.url.startsWith("/health?")) return;
-    if (request.method === "POST" && (request.url === "/api/v1/enroll" || request.url.startsWith("/api/v1/enroll?"))) return;
+    const path = request.url.split("?")[0] ?? "";
+    if (path === "/health") return;
+    if (request.method === "POST" && path === "/api/v1/enroll") return;
+    // The dashboard's page, assets and login link carry no fleet data; the data needs a session or a token.
+    if (request.method === "GET" && (path === "/" || path === "/login" || path.startsWith("/assets/"))) return;
+    if (request.method === "POST" && path === "/logout") return;
     const presented = bearer(request);
-    const path = request.url.split("?")[0];
     if (presented === undefined) {
+      const session = deps.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
+      if (session) {
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          const origin = request.headers.origin;
+          const host = request.headers.host;
+          const sameOrigin = origin === undefined || (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`));
+          const csrf = request.headers["x-ocf-csrf"];
+          if (!sameOrigin || !Sessions.csrfOk(session, typeof csrf === "string" ? csrf : undefined)) {
+            deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "cross-site or missing CSRF token", actor: session.actor });
+            return sendError(reply, "forbidden", "cross-site request refused: a dashboard request that changes something needs the page's x-ocf-csrf header and the same origin");
+          }
+        }
+        const need = requiredScope(request.method, path);
+        if (!scopeAllows(session.scope, need)) {
+          deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${session.scope} < ${need}`, actor: session.actor });
+          return sendError(reply, "forbidden", `${session.actor} has scope "${session.scope}"; ${request.method} ${path} needs "${need}"`);
+        }
+        request.actor = session.actor;
+        request.scope = session.scope;
+        return;
+      }
       deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
       return sendError(reply, "unauthorized", "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)");
     }
@@ -148,6 +185,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       return sendError(reply, "forbidden", `${caller.actor} has scope "${caller.scope}"; ${request.method} ${path} needs "${need}"`);
     }
     request.actor = caller.actor;
+    request.scope = caller.scope;
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -190,6 +228,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   registerNodeRoutes(app, deps);
   registerTaskRoutes(app, deps);
+  registerDashboardRoutes(app, deps);
 
   app.get("/api/v1/nodes", async () => {
     const nodes = deps.registry.list().map((node) => nodeView(node, deps.tasks.runningOn(node.id)));
@@ -236,6 +275,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       throw error;
     }
     deps.auditor.record({ actor: request.actor, action: "exec", node_id: result.node_id, command: body.command, status: result.status, exit_code: result.exit_code, duration_ms: result.duration_ms, detail: { ip: request.ip } });
+    deps.metrics.execDuration.observe({ status: result.status }, (Date.now() - started) / 1000);
+    deps.metrics.nodeResults.inc({ kind: "exec", status: result.status });
     if (result.status === "timeout") {
       return reply.code(504).send({ ...result, error: { code: "timeout", message: `command timed out after ${timeoutMs} ms and was killed` } });
     }
@@ -245,6 +286,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.post("/api/v1/broadcast", async (request) => {
     const body = parseBody(BroadcastBody, request.body);
     const outcome = await deps.dispatcher.broadcast(body.command, body.labels ?? {}, body.timeout_ms ?? deps.defaultTimeoutMs);
+    deps.metrics.broadcastDuration.observe(outcome.summary.duration_ms / 1000);
+    for (const result of outcome.results) deps.metrics.nodeResults.inc({ kind: "broadcast", status: result.status });
     deps.auditor.recordMany(
       outcome.results.map((result) => ({
         actor: request.actor,
@@ -290,7 +333,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         before: query.before,
         limit: query.limit,
       })
-      .map((entry) => ({ ...entry, ts: new Date(entry.ts).toISOString(), node_id: entry.node_id ?? null, command: entry.command ?? null, status: entry.status ?? null, exit_code: entry.exit_code ?? null, duration_ms: entry.duration_ms ?? null, detail: entry.detail ?? null }));
+      .map(auditView);
     return { entries, count: entries.length };
   });
 

@@ -1,7 +1,8 @@
 /** How registry records look over the HTTP API (stable field names, ISO timestamps). */
 import type { JoinRequestRecord } from "../../storage/join-requests.js";
 import type { NodeRecord } from "../../storage/nodes.js";
-import type { JoinRequestView, NodeView, TaskView, TokenView } from "../../protocol/api.js";
+import type { AuditView, JoinRequestView, NodeView, TaskView, TokenView } from "../../protocol/api.js";
+import type { AuditRecord } from "../../storage/audit.js";
 import type { AttemptRecord, TaskRecord } from "../../storage/tasks.js";
 import type { TokenRecord } from "../../storage/tokens.js";
 
@@ -110,4 +111,8 @@ export function taskView(task: TaskRecord, attempts?: readonly AttemptRecord[]):
         }
       : {}),
   };
+}
+
+export function auditView(entry: AuditRecord): AuditView {
+  return { ...entry, ts: new Date(entry.ts).toISOString(), node_id: entry.node_id ?? null, command: entry.command ?? null, status: entry.status ?? null, exit_code: entry.exit_code ?? null, duration_ms: entry.duration_ms ?? null, detail: entry.detail ?? null };
 }

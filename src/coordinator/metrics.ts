@@ -1,0 +1,74 @@
+/**
+ * Prometheus metrics of the coordinator (`GET /metrics`, any valid token, a `read` one is enough):
+ * nodes by status, join requests pending, heartbeats and their lag, exec and broadcast latency,
+ * per-node results by status, tasks by state, NATS reconnects, HTTP requests by route and status,
+ * and the process (CPU, memory, event loop, file descriptors). Names start with `ocf_`.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface MetricSources {
+  nodes: () => { online: number; offline: number };
+  pending: () => number;
+  tasks: () => Record<string, number>;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly heartbeats: Counter;
+  readonly heartbeatLag: Histogram;
+  readonly execDuration: Histogram<"status">;
+  readonly broadcastDuration: Histogram;
+  readonly nodeResults: Counter<"kind" | "status">;
+  readonly natsReconnects: Counter;
+  readonly httpRequests: Counter<"method" | "route" | "status">;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "ocf_" });
+    new Gauge({
+      name: "ocf_nodes",
+      help: "Approved nodes by status",
+      labelNames: ["status"],
+      registers,
+      collect() {
+        const counts = sources.nodes();
+        this.set({ status: "online" }, counts.online);
+        this.set({ status: "offline" }, counts.offline);
+      },
+    });
+    new Gauge({
+      name: "ocf_join_requests_pending",
+      help: "Join requests waiting for approval",
+      registers,
+      collect() {
+        this.set(sources.pending());
+      },
+    });
+    new Gauge({
+      name: "ocf_tasks",
+      help: "Durable tasks by state",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        for (const [state, count] of Object.entries(sources.tasks())) this.set({ state }, count);
+      },
+    });
+    this.heartbeats = new Counter({ name: "ocf_heartbeats_received_total", help: "Heartbeats received from approved nodes", registers });
+    this.heartbeatLag = new Histogram({ name: "ocf_heartbeat_lag_seconds", help: "Age of a heartbeat when the coordinator received it", buckets: LATENCY_BUCKETS, registers });
+    this.execDuration = new Histogram({ name: "ocf_exec_duration_seconds", help: "Exec round trip through the API, by result status", labelNames: ["status"], buckets: LATENCY_BUCKETS, registers });
+    this.broadcastDuration = new Histogram({ name: "ocf_broadcast_duration_seconds", help: "Broadcast until every node answered (or timed out)", buckets: LATENCY_BUCKETS, registers });
+    this.nodeResults = new Counter({ name: "ocf_node_results_total", help: "Per-node results of exec and broadcast, by status", labelNames: ["kind", "status"], registers });
+    this.natsReconnects = new Counter({ name: "ocf_nats_reconnects_total", help: "Reconnections of the coordinator to NATS", registers });
+    this.httpRequests = new Counter({ name: "ocf_http_requests_total", help: "HTTP requests by method, route and status", labelNames: ["method", "route", "status"], registers });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
