@@ -83,7 +83,7 @@ export function register(program: Command): void {
           console.log(`health: ${health.status} (nats ${natsSummary(health)}, db ${health.db.ok ? "ok" : "NOT OK"}, ${health.nodes.online}/${health.nodes.total} nodes online)`);
           console.log(`\n${nodesTable(nodes)}\n`);
           if (nodeId === undefined) console.log(`Workers join with: scripts/start_worker --node-id NAME (communication.nats_url pointing here), or bin/deploy-federation.sh worker <this machine's IP>\nCtrl-C stops the coordinator and nats-server.\n`);
-          else console.log(`Try, in another terminal:\n  bin/ocf nodes list\n  bin/ocf exec ${nodeId} "uname -a"\n  bin/ocf broadcast "uptime"\n  curl ${client.url}/health\nCtrl-C stops everything.\n`);
+          else console.log(`Try, in another terminal:\n  bin/ocf nodes list\n  bin/ocf exec ${nodeId} "uname -a"\n  bin/ocf broadcast "uptime"\n  bin/ocf dashboard          # a login link to the live web page\n  curl ${client.url}/health\nCtrl-C stops everything.\n`);
         },
       });
       process.exit(code);
