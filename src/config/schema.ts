@@ -35,6 +35,8 @@ export const ConfigSchema = z.strictObject({
       heartbeat_check_interval: seconds.default(30),
       /** Approve every join request on arrival (off by default). */
       auto_approve: z.boolean().default(false),
+      /** Join requests accepted per client address per minute (raise it for a fleet behind one NAT, or a simulator). */
+      enroll_rate_per_minute: z.number().int().min(1).max(1_000_000).default(120),
       /** Where the admin token and runtime files live. */
       state_dir: z.string().min(1).default("~/.openclaw-federation/coordinator"),
       /** Default timeout of exec and broadcast when a request gives none. */

@@ -156,6 +156,7 @@ export class Coordinator {
     this.enrollment = new Enrollment({
       pairing: this.pairing,
       issueJwt: (nodeId, publicKey) => trust.issueNodeJwt(this.subjects, nodeId, publicKey),
+      perMinute: config.coordinator.enroll_rate_per_minute,
       logger,
     });
     const tls = this.loadTls();
@@ -273,6 +274,8 @@ export class Coordinator {
           name: "ocf-coordinator",
           logger,
           waitOnFirstConnect: true,
+          // One connection, and everything depends on it: notice a dead link within ~10 s.
+          pingIntervalMs: 3000,
           credentials: await trust.serviceCredentials("ocf-coordinator"),
           onReconnect: () => {
             this.natsConnected = true;
@@ -297,9 +300,21 @@ export class Coordinator {
     }
     this.nc = nc;
     this.natsConnected = true;
-    nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: (_err, msg) => this.onEnroll(msg) });
-    nc.subscribe(this.subjects.heartbeatAll(), { callback: (_err, msg) => this.onHeartbeat(msg) });
-    nc.subscribe(this.subjects.taskEventsAll(), { queue: "ocf-coordinator", callback: (_err, msg) => this.tasks?.onEvent(msg) });
+    // A handler that throws must never take the connection's message loop with it.
+    const guard = (what: string, handler: (msg: Msg) => void) => (err: Error | null, msg: Msg): void => {
+      if (err) {
+        logger.error({ err: err.message, subscription: what }, "NATS subscription error");
+        return;
+      }
+      try {
+        handler(msg);
+      } catch (error) {
+        logger.error({ err: (error as Error).message, code: (error as { code?: string }).code, subscription: what }, "NATS message handler failed; message dropped");
+      }
+    };
+    nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: guard("enroll", (msg) => this.onEnroll(msg)) });
+    nc.subscribe(this.subjects.heartbeatAll(), { callback: guard("heartbeat", (msg) => this.onHeartbeat(msg)) });
+    nc.subscribe(this.subjects.taskEventsAll(), { queue: "ocf-coordinator", callback: guard("task events", (msg) => this.tasks?.onEvent(msg)) });
     this.natsSecure = nc.info?.auth_required === true;
     if (this.natsSecure) await this.connectSystem(url);
     else {

@@ -264,9 +264,14 @@ export class TaskService {
     switch (event.type) {
       case "started":
         if (entry && entry.node_id === event.node_id) entry.acked = true;
-        if (this.options.repo.markStarted(event.task_id, event.attempt, event.ts, Date.now())) {
-          const task = this.options.repo.get(event.task_id);
-          if (task) this.notify(event.task_id, { event: "state", data: task });
+        try {
+          if (this.options.repo.markStarted(event.task_id, event.attempt, event.ts, Date.now())) {
+            const task = this.options.repo.get(event.task_id);
+            if (task) this.notify(event.task_id, { event: "state", data: task });
+          }
+        } catch (error) {
+          // Only the "running" mark is lost; the result, sent until acknowledged, still ends the attempt.
+          log.error({ task_id: event.task_id, attempt: event.attempt, err: (error as Error).message }, "could not record that a task started");
         }
         return;
       case "output": {

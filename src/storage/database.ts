@@ -1,5 +1,5 @@
 /** Open the SQLite database (WAL) and bring its schema up to date. */
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.js";
@@ -7,7 +7,16 @@ import { MIGRATIONS } from "./migrations.js";
 export type SqliteDatabase = Database.Database;
 
 export function openDatabase(path: string): SqliteDatabase {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (path !== ":memory:") {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Refuse a read-only database before SQLite touches it (a read-only WAL database is not safe to open for writing).
+    try {
+      accessSync(dirname(path), constants.W_OK);
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) accessSync(file, constants.W_OK);
+    } catch (error) {
+      throw new Error(`the database ${path} is not writable (${(error as NodeJS.ErrnoException).code ?? "error"}): mount its disk read-write and make its folder writable for this user (storage.path)`, { cause: error });
+    }
+  }
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");

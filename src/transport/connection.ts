@@ -13,6 +13,8 @@ export interface ConnectOptions {
   waitOnFirstConnect?: boolean;
   /** Base reconnect wait; jitter is added on top. */
   reconnectTimeWaitMs?: number;
+  /** Ping the server this often; after 3 unanswered pings the link counts as down (default 10 s). */
+  pingIntervalMs?: number;
   /** Called on every reconnect (re-announce yourself). */
   onReconnect?: () => void;
   /** Called when the connection to the server is lost. */
@@ -48,7 +50,7 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 1000,
     reconnectJitter: 500,
     waitOnFirstConnect: options.waitOnFirstConnect ?? false,
-    pingInterval: 10_000,
+    pingInterval: options.pingIntervalMs ?? 10_000,
     maxPingOut: 3,
     timeout: 5000,
   });

@@ -481,15 +481,27 @@ export class Worker {
   private listenForCommands(): void {
     const nc = this.nc;
     if (!nc || this.commandSubscriptions.length > 0) return;
+    // A handler that throws (a full disk under the task journal) must not stop the connection's message loop.
+    const guarded = (what: string, handler: (msg: Msg) => void) => (err: Error | null, msg: Msg): void => {
+      if (err) {
+        this.options.logger.error({ err: err.message, subscription: what }, "NATS subscription error");
+        return;
+      }
+      try {
+        handler(msg);
+      } catch (error) {
+        this.options.logger.error({ err: (error as Error).message, subscription: what }, "NATS message handler failed; message dropped");
+      }
+    };
     this.commandSubscriptions = [
-      nc.subscribe(this.subjects.exec(this.nodeId), { callback: (_err, msg) => void this.onExec(msg, false) }),
-      nc.subscribe(this.subjects.broadcast("exec"), { callback: (_err, msg) => void this.onExec(msg, true) }),
-      nc.subscribe(this.subjects.call(this.nodeId), { callback: (_err, msg) => void this.onCall(msg) }),
+      nc.subscribe(this.subjects.exec(this.nodeId), { callback: guarded("exec", (msg) => void this.onExec(msg, false)) }),
+      nc.subscribe(this.subjects.broadcast("exec"), { callback: guarded("broadcast", (msg) => void this.onExec(msg, true)) }),
+      nc.subscribe(this.subjects.call(this.nodeId), { callback: guarded("call", (msg) => void this.onCall(msg)) }),
       nc.subscribe(this.subjects.task(this.nodeId), {
         callback: (err, msg) => {
           // Credentials issued before this node could take tasks: ask for current ones.
           if (err) this.renewCredentials(`cannot subscribe to its task subject: ${err.message}`);
-          else this.tasks.onMessage(msg, this.state === "approved");
+          else guarded("task", (m) => this.tasks.onMessage(m, this.state === "approved"))(null, msg);
         },
       }),
     ];

@@ -96,6 +96,26 @@ export class TestFleet {
     return path;
   }
 
+  /**
+   * Run `ocf coordinator -c FILE` as a child process at `url` (the config's port), wait until it is
+   * connected to NATS, and point this fleet's client at it. Returns the process (to SIGKILL it).
+   */
+  async spawnCoordinator(url: string, file: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+    const child = spawnCli(["coordinator", "-c", file], env);
+    await waitFor("child coordinator connected to NATS", async () => {
+      if (child.exitCode !== null) throw new Error(`the coordinator exited with ${child.exitCode}`);
+      try {
+        return ((await (await fetch(`${url}/health`)).json()) as { nats?: { connected?: boolean } }).nats?.connected === true;
+      } catch {
+        return false;
+      }
+    }, 60_000, 100);
+    const { readFileSync } = await import("node:fs");
+    this.token = readFileSync(join(this.dir, "coordinator", "admin.token"), "utf8").trim();
+    this.client = new FleetClient({ url, token: this.token, timeoutMs: 10_000 });
+    return child;
+  }
+
   /** The fleet's NATS trust, kept where the coordinator of this fleet keeps it. */
   trust(): Promise<TrustStore> {
     return TrustStore.open(join(this.dir, "coordinator", TRUST_DIR));

@@ -214,18 +214,8 @@ describe("durable tasks survive crashes (child processes, SIGKILL)", { timeout: 
   const children: ChildProcess[] = [];
 
   const startCoordinator = async (): Promise<void> => {
-    coordinator = spawnCli(["coordinator", "-c", join(fleet.dir, "coordinator.yaml")]);
+    coordinator = await fleet.spawnCoordinator(url, join(fleet.dir, "coordinator.yaml"));
     children.push(coordinator);
-    await waitFor("child coordinator healthy", async () => {
-      try {
-        const health = (await (await fetch(`${url}/health`)).json()) as { nats: { connected: boolean } };
-        return health.nats.connected;
-      } catch {
-        return false;
-      }
-    }, 30_000, 200);
-    fleet.token = readFileSync(join(fleet.dir, "coordinator", "admin.token"), "utf8").trim();
-    fleet.client = new FleetClient({ url, token: fleet.token });
   };
   const spawnWorker = (nodeId: string, extra: Record<string, unknown> = {}): ChildProcess => {
     const file = fleet.configFile(`worker-${nodeId}`, { worker: { state_dir: join(fleet.dir, "workers", nodeId), ...extra } });

@@ -119,6 +119,17 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
+/** A sentence for the storage failures an operator can fix (disk full, read-only), or undefined. */
+export function storageTrouble(error: unknown): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return undefined;
+  if (code.startsWith("SQLITE_FULL")) return "the coordinator's disk is full: nothing was changed; free space where its database lives (storage.path) and try again";
+  if (code.startsWith("SQLITE_READONLY")) return "the coordinator's database is read-only: nothing was changed; make storage.path writable again";
+  if (code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_CANTOPEN")) return `the coordinator cannot write its database (${code}): nothing was changed; check the disk where storage.path lives`;
+  if (code.startsWith("SQLITE_BUSY")) return "the database is busy; try again";
+  return undefined;
+}
+
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const options = {
     logger: false,
@@ -190,6 +201,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof FleetError) return sendError(reply, error.code, error.message, error.details);
+    const storage = storageTrouble(error);
+    if (storage) {
+      deps.logger.error({ err: (error as Error).message, code: (error as { code?: string }).code, url: request.url }, storage);
+      return sendError(reply, "unavailable", storage);
+    }
     const status = (error as { statusCode?: number }).statusCode;
     const fastifyCode = (error as { code?: string }).code;
     if (fastifyCode === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413) {
