@@ -3,7 +3,7 @@
  * or the real CLI as child processes). Every suite gets its own temp folder and cleans up.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { stringify as toYaml } from "yaml";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -23,6 +23,13 @@ export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export function tempDir(prefix = "ocf-test-"): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Write a test's figures to test-artifacts/<name> (read by scripts/reliability-report.mjs). */
+export function writeArtifact(name: string, value: unknown): void {
+  const dir = join(REPO_ROOT, "test-artifacts");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, stepMs = 50): Promise<T> {

@@ -9,13 +9,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import type { TaskView } from "../../src/protocol/api.js";
 import { freePort } from "../../src/util/net.js";
-import { REPO_ROOT, spawnCli, TestFleet, waitFor } from "../helpers/fleet.js";
+import { spawnCli, TestFleet, waitFor, writeArtifact } from "../helpers/fleet.js";
 
 const TASKS = Number(process.env.CHAOS_TASKS ?? 300);
 const ROUNDS = Number(process.env.CHAOS_ROUNDS ?? 4);
@@ -182,7 +182,7 @@ describe("chaos: kill and freeze everything while work runs", { timeout: 900_000
     // No task process outlived its attempt.
     await waitFor("no task process left", () => spawnSync("pgrep", ["-f", "chaos-marker"]).status === 1, 10_000);
     const figures = { tasks_accepted: TASKS, faults, calls, results_lost: 0, completions_recorded_twice: duplicateCompletions, reruns_after_lost_attempts: reruns, integrity_check: "ok" };
-    writeFileSync(join(REPO_ROOT, "test-artifacts", "chaos.json"), `${JSON.stringify(figures, null, 2)}\n`);
+    writeArtifact("chaos.json", figures);
     console.log(`[chaos] ${JSON.stringify(figures)}`);
   });
 });

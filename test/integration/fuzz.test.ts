@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
@@ -18,7 +18,7 @@ import { encodeMessage } from "../../src/protocol/codec.js";
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import type { NatsConnection } from "../../src/transport/connection.js";
 import { freePort } from "../../src/util/net.js";
-import { REPO_ROOT, spawnCli, TestFleet, waitFor } from "../helpers/fleet.js";
+import { spawnCli, TestFleet, waitFor, writeArtifact } from "../helpers/fleet.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
 const NODE = "fz";
@@ -115,7 +115,7 @@ describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () 
     await nc?.close();
     for (const child of [worker, coordinator]) if (child && child.exitCode === null) child.kill("SIGKILL");
     await fleet.close();
-    writeFileSync(join(REPO_ROOT, "test-artifacts", "fuzz.json"), `${JSON.stringify({ runs: RUNS, http: stats.http, nats: stats.nats, status: Object.fromEntries(stats.status) }, null, 2)}\n`);
+    writeArtifact("fuzz.json", { runs: RUNS, http: stats.http, nats: stats.nats, status: Object.fromEntries(stats.status) });
   });
 
   test(`${RUNS} generated HTTP requests: no crash, no undocumented 5xx, memory stable`, async () => {

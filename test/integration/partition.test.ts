@@ -16,7 +16,7 @@ import { stringify } from "yaml";
 import type { BroadcastOutcome, NodeView, TaskView } from "../../src/protocol/api.js";
 import { natsServerConfig } from "../../src/transport/nats-server.js";
 import { TrustStore } from "../../src/transport/trust.js";
-import { REPO_ROOT, testConfig, waitFor } from "../helpers/fleet.js";
+import { REPO_ROOT, testConfig, waitFor, writeArtifact } from "../helpers/fleet.js";
 import { Network, netnsUnavailable, type Host } from "../helpers/netns.js";
 
 const SKIP = netnsUnavailable() ?? (existsSync(join(REPO_ROOT, "dist", "cli", "main.js")) ? undefined : "not built (npm run build)");
@@ -88,7 +88,7 @@ describe("partitions between hosts (namespaces)", { skip: SKIP, timeout: 300_000
   after(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     net?.destroy();
-    if (existsSync(join(REPO_ROOT, "test-artifacts"))) writeFileSync(join(REPO_ROOT, "test-artifacts", "partition.json"), `${JSON.stringify(figures, null, 2)}\n`);
+    writeArtifact("partition.json", figures);
     rmSync(dir, { recursive: true, force: true });
   });
 
