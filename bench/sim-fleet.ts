@@ -6,16 +6,15 @@
  * JWT permissions and fork/exec). Each shared connection answers a broadcast once per node it
  * carries, with that node's own id, and publishes every node's heartbeat.
  */
-import { createUser } from "@nats-io/nkeys";
 import { TRUST_DIR } from "../src/coordinator/coordinator.js";
 import { decodeMessage, encodeMessage } from "../src/protocol/codec.js";
 import { BroadcastRequestSchema, PROTOCOL_VERSION } from "../src/protocol/messages.js";
-import { signJoinRequest } from "../src/protocol/signed-join.js";
 import { subjects as makeSubjects } from "../src/protocol/subjects.js";
 import { connectNats, type NatsConnection } from "../src/transport/connection.js";
 import { TrustStore } from "../src/transport/trust.js";
 import { silentLogger } from "../src/util/logger.js";
 import { join } from "node:path";
+import { enrollSimulated, simHeartbeat } from "./sim-node.js";
 
 export class SimFleet {
   private readonly connections: NatsConnection[] = [];
@@ -34,12 +33,7 @@ export class SimFleet {
   async start(coordinatorUrl: string, natsUrl: string, coordinatorStateDir: string): Promise<void> {
     for (let at = 0; at < this.ids.length; at += 200) {
       await Promise.all(
-        this.ids.slice(at, at + 200).map(async (id) => {
-          const request = signJoinRequest(createUser(), { node_id: id, name: id, hostname: "sim", os: "linux", arch: "x64", ips: [], labels: {}, capabilities: ["shell.exec"], version: "sim", max_concurrent_tasks: 5, ts: Date.now() });
-          const response = await fetch(`${coordinatorUrl}/api/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
-          const reply = (await response.json()) as { status?: string };
-          if (reply.status !== "approved") throw new Error(`${id}: ${JSON.stringify(reply)}`);
-        }),
+        this.ids.slice(at, at + 200).map((id) => enrollSimulated(coordinatorUrl, id, { labels: {}, maxConcurrent: 5 })),
       );
     }
     const trust = await TrustStore.open(join(coordinatorStateDir, TRUST_DIR));
@@ -59,7 +53,7 @@ export class SimFleet {
       });
       let seq = 0;
       const beat = (): void => {
-        for (const id of mine) nc.publish(s.heartbeat(id), encodeMessage({ v: PROTOCOL_VERSION, node_id: id, ts: Date.now(), seq: seq++, load: { cpu: 0, memory: 0, disk: 0, running_tasks: 0, max_concurrent_tasks: 5 } }));
+        for (const id of mine) nc.publish(s.heartbeat(id), simHeartbeat(id, seq++, 0, 5));
       };
       beat();
       this.timers.push(setInterval(beat, 5000));

@@ -14,7 +14,7 @@ import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js
 import { databaseOk, openDatabase, type SqliteDatabase } from "../storage/database.js";
 import { JoinRequestRepository } from "../storage/join-requests.js";
 import { NodeRepository } from "../storage/nodes.js";
-import { connectNats, isAuthError, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
+import { connectNats, guardedCallback, isAuthError, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
 import { pushAccountJwt, TrustStore } from "../transport/trust.js";
 import { Enrollment } from "./enrollment.js";
 import { FileStore } from "./files.js";
@@ -300,21 +300,9 @@ export class Coordinator {
     }
     this.nc = nc;
     this.natsConnected = true;
-    // A handler that throws must never take the connection's message loop with it.
-    const guard = (what: string, handler: (msg: Msg) => void) => (err: Error | null, msg: Msg): void => {
-      if (err) {
-        logger.error({ err: err.message, subscription: what }, "NATS subscription error");
-        return;
-      }
-      try {
-        handler(msg);
-      } catch (error) {
-        logger.error({ err: (error as Error).message, code: (error as { code?: string }).code, subscription: what }, "NATS message handler failed; message dropped");
-      }
-    };
-    nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: guard("enroll", (msg) => this.onEnroll(msg)) });
-    nc.subscribe(this.subjects.heartbeatAll(), { callback: guard("heartbeat", (msg) => this.onHeartbeat(msg)) });
-    nc.subscribe(this.subjects.taskEventsAll(), { queue: "ocf-coordinator", callback: guard("task events", (msg) => this.tasks?.onEvent(msg)) });
+    nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: guardedCallback(logger, "enroll", (msg) => this.onEnroll(msg)) });
+    nc.subscribe(this.subjects.heartbeatAll(), { callback: guardedCallback(logger, "heartbeat", (msg) => this.onHeartbeat(msg)) });
+    nc.subscribe(this.subjects.taskEventsAll(), { queue: "ocf-coordinator", callback: guardedCallback(logger, "task events", (msg) => this.tasks?.onEvent(msg)) });
     this.natsSecure = nc.info?.auth_required === true;
     if (this.natsSecure) await this.connectSystem(url);
     else {

@@ -338,11 +338,16 @@ export class TaskService {
   }
 
   private lose(entry: Active, why: string): void {
+    this.endWithoutResult(entry, entry.cancel ? "cancelled" : "lost", why);
+  }
+
+  /** End an attempt the node will not report on (lost, refused, cancelled before it ran). */
+  private endWithoutResult(entry: Active, state: "lost" | "cancelled" | "failed", why: string): void {
     this.active.delete(key(entry.task_id, entry.attempt));
     const outcome = this.options.repo.finish(
       entry.task_id,
       entry.attempt,
-      { state: entry.cancel ? "cancelled" : "lost", exit_code: null, signal: null, stdout: "", stderr: "", truncated: false, output_file: false, started_at: null, finished_at: Date.now(), error: why },
+      { state, exit_code: null, signal: null, stdout: "", stderr: "", truncated: false, output_file: false, started_at: null, finished_at: Date.now(), error: why },
       Date.now(),
     );
     if (outcome.recorded) this.finished(outcome.task, outcome.retried);
@@ -448,13 +453,7 @@ export class TaskService {
       const why = `${entry.node_id} ${status === "busy" ? "was busy" : "refused it"}${error ? `: ${error}` : ""}`;
       if (status === "refused") {
         // A refusal is about the task itself on that node (policy, unknown skill): it ends.
-        const outcome = this.options.repo.finish(
-          entry.task_id,
-          entry.attempt,
-          { state: "failed", exit_code: null, signal: null, stdout: "", stderr: "", truncated: false, output_file: false, started_at: null, finished_at: Date.now(), error: why },
-          Date.now(),
-        );
-        if (outcome.recorded) this.finished(outcome.task, outcome.retried);
+        this.endWithoutResult(entry, "failed", why);
       } else {
         this.busyUntil.set(entry.node_id, Date.now() + BUSY_BACKOFF_MS);
         this.options.repo.reject(entry.task_id, entry.attempt, why, Date.now());

@@ -1,5 +1,5 @@
 /** NATS connections with the fleet's reconnect policy: forever, with jitter, logging every change. */
-import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 export type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
@@ -25,6 +25,27 @@ export interface ConnectOptions {
   inboxPrefix?: string;
   /** Called once when the connection is closed for good; `error` says why when it was not closed by us (e.g. credentials revoked). */
   onClosed?: (error: Error | undefined) => void;
+}
+
+/**
+ * A subscription callback that never lets a handler's exception out: nats.js stops delivering
+ * every message on the connection when a callback throws (found with a full disk). A failed
+ * handler drops that one message and logs it; a subscription error (e.g. permission denied) goes
+ * to `onError`, or to the log.
+ */
+export function guardedCallback(logger: Logger, what: string, handler: (msg: Msg) => void, onError?: (err: Error) => void): (err: Error | null, msg: Msg) => void {
+  return (err, msg) => {
+    if (err) {
+      if (onError) onError(err);
+      else logger.error({ err: err.message, subscription: what }, "NATS subscription error");
+      return;
+    }
+    try {
+      handler(msg);
+    } catch (error) {
+      logger.error({ err: (error as Error).message, code: (error as { code?: string }).code, subscription: what }, "NATS message handler failed; message dropped");
+    }
+  };
 }
 
 /** True for errors that mean the server refused the credentials (wrong, expired or revoked). */

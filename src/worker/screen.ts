@@ -7,8 +7,6 @@ import type { ScreenTool } from "./capabilities.js";
 import { which } from "./capabilities.js";
 import { runCaptureTool } from "./capture-tool.js";
 
-export { MAX_CAPTURE_BYTES as MAX_SCREENSHOT_BYTES } from "./capture-tool.js";
-
 export interface ScreenOptions {
   display?: string | undefined;
   /** Scale down (keeping the aspect ratio) when the screen is wider than this. */

@@ -32,7 +32,7 @@ import {
 } from "../protocol/messages.js";
 import { signJoinRequest } from "../protocol/signed-join.js";
 import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
-import { connectNats, isAuthError, redactUrl, type Msg, type NatsConnection, type Subscription } from "../transport/connection.js";
+import { connectNats, guardedCallback, isAuthError, redactUrl, type Msg, type NatsConnection, type Subscription } from "../transport/connection.js";
 import { nodeInboxPrefix, verifyNodeJwt } from "../transport/trust.js";
 import { parseNatsUrl } from "../util/net.js";
 import { request, RequestFailed } from "../transport/request.js";
@@ -112,6 +112,8 @@ export class Worker {
   private controlEpoch = 0;
   private stopping = false;
   private renewing = false;
+  /** Makes each slot's key in `running` unique. */
+  private slotSeq = 0;
   private status?: StatusServer;
   private lastLoggedState?: string;
   private readonly policy: ExecPolicy;
@@ -166,18 +168,25 @@ export class Worker {
     });
   }
 
-  /** Take one of max_concurrent_tasks for a durable task; the returned function gives it back. */
+  /**
+   * Take one of max_concurrent_tasks (exec commands, skills and durable tasks share them); the
+   * returned function gives it back. Undefined when the node is full. `stop()` aborts `controller`
+   * and waits for the slot to be given back.
+   */
   private reserveSlot(id: string, controller: AbortController): (() => void) | undefined {
-    const limit = this.options.config.worker.max_concurrent_tasks;
-    if (this.running.size >= limit) return undefined;
+    if (this.running.size >= this.options.config.worker.max_concurrent_tasks) return undefined;
     let finished!: () => void;
     const entry: RunningCommand = { id, controller, done: new Promise<void>((r) => (finished = r)) };
-    const key = `task:${id}`;
+    const key = `${id}#${++this.slotSeq}`;
     this.running.set(key, entry);
     return () => {
       this.running.delete(key);
       finished();
     };
+  }
+
+  private busyMessage(): string {
+    return `node is busy: ${this.running.size} of max_concurrent_tasks=${this.options.config.worker.max_concurrent_tasks} running`;
   }
 
   get nodeId(): string {
@@ -482,27 +491,19 @@ export class Worker {
     const nc = this.nc;
     if (!nc || this.commandSubscriptions.length > 0) return;
     // A handler that throws (a full disk under the task journal) must not stop the connection's message loop.
-    const guarded = (what: string, handler: (msg: Msg) => void) => (err: Error | null, msg: Msg): void => {
-      if (err) {
-        this.options.logger.error({ err: err.message, subscription: what }, "NATS subscription error");
-        return;
-      }
-      try {
-        handler(msg);
-      } catch (error) {
-        this.options.logger.error({ err: (error as Error).message, subscription: what }, "NATS message handler failed; message dropped");
-      }
-    };
+    const log = this.options.logger;
     this.commandSubscriptions = [
-      nc.subscribe(this.subjects.exec(this.nodeId), { callback: guarded("exec", (msg) => void this.onExec(msg, false)) }),
-      nc.subscribe(this.subjects.broadcast("exec"), { callback: guarded("broadcast", (msg) => void this.onExec(msg, true)) }),
-      nc.subscribe(this.subjects.call(this.nodeId), { callback: guarded("call", (msg) => void this.onCall(msg)) }),
+      nc.subscribe(this.subjects.exec(this.nodeId), { callback: guardedCallback(log, "exec", (msg) => void this.onExec(msg, false)) }),
+      nc.subscribe(this.subjects.broadcast("exec"), { callback: guardedCallback(log, "broadcast", (msg) => void this.onExec(msg, true)) }),
+      nc.subscribe(this.subjects.call(this.nodeId), { callback: guardedCallback(log, "call", (msg) => void this.onCall(msg)) }),
       nc.subscribe(this.subjects.task(this.nodeId), {
-        callback: (err, msg) => {
+        callback: guardedCallback(
+          log,
+          "task",
+          (msg) => this.tasks.onMessage(msg, this.state === "approved"),
           // Credentials issued before this node could take tasks: ask for current ones.
-          if (err) this.renewCredentials(`cannot subscribe to its task subject: ${err.message}`);
-          else guarded("task", (m) => this.tasks.onMessage(m, this.state === "approved"))(null, msg);
-        },
+          (err) => this.renewCredentials(`cannot subscribe to its task subject: ${err.message}`),
+        ),
       }),
     ];
     this.tasks.resume();
@@ -681,17 +682,12 @@ export class Worker {
       this.respond(msg, this.refusal(id, "policy_denied", verdict.reason));
       return;
     }
-    const limit = this.options.config.worker.max_concurrent_tasks;
-    if (this.running.size >= limit) {
-      this.respond(msg, this.refusal(id, "node_busy", `node is busy: ${this.running.size} of max_concurrent_tasks=${limit} running`));
+    const controller = new AbortController();
+    const release = this.reserveSlot(id, controller);
+    if (!release) {
+      this.respond(msg, this.refusal(id, "node_busy", this.busyMessage()));
       return;
     }
-
-    const controller = new AbortController();
-    let finished!: () => void;
-    const entry: RunningCommand = { id, controller, done: new Promise<void>((r) => (finished = r)) };
-    const key = `${id}:${this.running.size}:${Date.now()}`;
-    this.running.set(key, entry);
     log.info({ exec_id: id, command: command.slice(0, 200), broadcast }, "exec start");
     let result: ShellResult;
     try {
@@ -702,8 +698,9 @@ export class Worker {
         env: commandEnv(this.policy),
         signal: controller.signal,
       });
-    } finally {
-      this.running.delete(key);
+    } catch (error) {
+      release();
+      throw error;
     }
     const status = result.timed_out ? "timeout" : result.exit_code === 0 ? "ok" : "error";
     const reply: ExecResult = {
@@ -727,7 +724,8 @@ export class Worker {
     };
     this.respond(msg, reply);
     log.info({ exec_id: id, exit_code: result.exit_code, status: reply.status, ms: result.duration_ms }, "exec done");
-    finished();
+    // Given back once the reply is out: stop() waits for it before closing the connection.
+    release();
   }
 
   /** A capability call: answer with a file, JSON, or why it cannot be done here (src/worker/calls.ts). */
@@ -774,18 +772,13 @@ export class Worker {
 
   /** Run work counted like a command: refused when the node is full, killed when the worker stops. */
   private async track(id: string, work: (signal: AbortSignal) => Promise<ShellResult>): Promise<ShellResult> {
-    const limit = this.options.config.worker.max_concurrent_tasks;
-    if (this.running.size >= limit) throw new CallFailure("node_busy", `node is busy: ${this.running.size} of max_concurrent_tasks=${limit} running`);
     const controller = new AbortController();
-    let finished!: () => void;
-    const entry: RunningCommand = { id, controller, done: new Promise<void>((r) => (finished = r)) };
-    const key = `${id}:${this.running.size}:${Date.now()}`;
-    this.running.set(key, entry);
+    const release = this.reserveSlot(id, controller);
+    if (!release) throw new CallFailure("node_busy", this.busyMessage());
     try {
       return await work(controller.signal);
     } finally {
-      this.running.delete(key);
-      finished();
+      release();
     }
   }
 

@@ -142,12 +142,11 @@ describe("chaos: kill and freeze everything while work runs", { timeout: 900_000
     const final = await waitFor(
       "every task final",
       async () => {
-        const page = await fleet.client.tasks({ limit: 1000 }).catch(() => undefined);
-        if (!page) return undefined;
         const states = new Map<string, string>();
         let before: number | null | undefined;
         do {
-          const next = await fleet.client.tasks({ limit: 1000, ...(before ? { before } : {}) });
+          const next = await fleet.client.tasks({ limit: 1000, ...(before ? { before } : {}) }).catch(() => undefined);
+          if (!next) return undefined;
           for (const task of next.tasks) states.set(task.id, task.state);
           before = next.next_before;
         } while (before);

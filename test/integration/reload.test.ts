@@ -36,11 +36,7 @@ describe("config hot reload and metrics", { timeout: 120_000 }, () => {
     fleet = new TestFleet({ coordinator: { port, auto_approve: true, heartbeat_timeout: 30, heartbeat_check_interval: 0.2 }, communication: { coordinator_url: url }, log: { level: "info" } });
     await fleet.startNats();
     coordinatorFile = fleet.configFile("coordinator");
-    const coordinator = spawnCli(["coordinator", "-c", coordinatorFile]);
-    children.push(coordinator);
-    await waitFor("coordinator", async () => (await health().catch(() => undefined))?.nats.connected === true, 30_000, 200);
-    fleet.token = readFileSync(join(fleet.dir, "coordinator", "admin.token"), "utf8").trim();
-    fleet.client = new FleetClient({ url, token: fleet.token });
+    children.push(await fleet.spawnCoordinator(url, coordinatorFile));
     workerFile = fleet.configFile("worker", { worker: { state_dir: join(fleet.dir, "w"), heartbeat_interval: 0.2 } });
     children.push(spawnCli(["worker", "-c", workerFile, "--node-id", "reloader"]));
     await waitFor("worker online", async () => (await fleet.client.nodes()).some((n) => n.id === "reloader" && n.status === "online"), 30_000, 200);

@@ -14,12 +14,12 @@ import { LabelsSchema } from "../../protocol/messages.js";
 import { cookieValue, SESSION_COOKIE, SESSION_TTL_MS, type Sessions } from "../sessions.js";
 import type { HttpDeps } from "./server.js";
 import { parseBody } from "./parse.js";
+import { openEventStream } from "./sse.js";
 import { auditView, joinRequestView, nodeView, taskView } from "./views.js";
 
 export const DASHBOARD_DIR = join(INSTALL_ROOT, "dist", "dashboard");
 const ASSETS: Record<string, string> = { "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8" };
 const PUSH_MS = 1000;
-const KEEPALIVE_MS = 15_000;
 
 const LinkQuery = z.strictObject({ t: z.string().min(10).max(200) });
 const StreamBroadcastBody = z.strictObject({
@@ -96,12 +96,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
   });
 
   app.get("/api/v1/events", async (request, reply) => {
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    const stream = openEventStream(request, reply);
     let last = "";
     const push = (): void => {
-      if (raw.writableEnded) return;
       let data: string;
       try {
         const current = snapshot(request);
@@ -114,17 +111,11 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
         deps.logger.warn({ err: (error as Error).message }, "dashboard snapshot failed");
         return;
       }
-      raw.write(`event: snapshot\ndata: ${data}\n\n`);
+      stream.sendJson("snapshot", data);
     };
     push();
     const timer = setInterval(push, PUSH_MS);
-    const keepalive = setInterval(() => {
-      if (!raw.writableEnded) raw.write(": keepalive\n\n");
-    }, KEEPALIVE_MS);
-    request.raw.on("close", () => {
-      clearInterval(timer);
-      clearInterval(keepalive);
-    });
+    stream.onClose(() => clearInterval(timer));
   });
 
   app.post("/api/v1/broadcast/stream", async (request, reply) => {

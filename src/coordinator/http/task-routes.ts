@@ -11,10 +11,10 @@ import type { TaskSpec } from "../tasks.js";
 import { TaskService } from "../tasks.js";
 import type { HttpDeps } from "./server.js";
 import { parseBody } from "./parse.js";
+import { openEventStream } from "./sse.js";
 import { taskView } from "./views.js";
 
 const MAX_BATCH = 1000;
-const KEEPALIVE_MS = 15_000;
 
 const TaskBody = z
   .strictObject({
@@ -124,12 +124,8 @@ export function registerTaskRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
   app.get<{ Params: { id: string } }>("/api/v1/tasks/:id/stream", async (request, reply) => {
     const task = deps.tasks.get(request.params.id);
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
-    const send = (event: string, data: unknown): void => {
-      if (!raw.writableEnded) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
+    const stream = openEventStream(request, reply);
+    const send = stream.send;
     send("state", taskView(task));
     if (TaskService.isFinal(task)) {
       if (task.attempts > 0) {
@@ -139,29 +135,19 @@ export function registerTaskRoutes(app: FastifyInstance, deps: HttpDeps): void {
         }
       }
       send("end", taskView(task));
-      raw.end();
+      stream.end();
       return;
     }
     const live = deps.tasks.liveOutput(task.id);
     if (live) for (const chunk of live.chunks) send("output", { attempt: live.attempt, ...chunk });
-    let closed = false;
-    const keepalive = setInterval(() => {
-      if (!raw.writableEnded) raw.write(": keepalive\n\n");
-    }, KEEPALIVE_MS);
-    const close = (): void => {
-      if (closed) return;
-      closed = true;
-      clearInterval(keepalive);
-      unsubscribe();
-      if (!raw.writableEnded) raw.end();
-    };
-    const unsubscribe = deps.tasks.subscribe(task.id, (event) => {
-      if (event.event === "output") send("output", event.data);
-      else {
-        send(event.event, taskView(event.data));
-        if (event.event === "end") close();
-      }
-    });
-    request.raw.on("close", close);
+    stream.onClose(
+      deps.tasks.subscribe(task.id, (event) => {
+        if (event.event === "output") send("output", event.data);
+        else {
+          send(event.event, taskView(event.data));
+          if (event.event === "end") stream.end();
+        }
+      }),
+    );
   });
 }
