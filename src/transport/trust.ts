@@ -8,6 +8,7 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { nativeSigner } from "../protocol/ed25519.js";
 import { decode as decodeJwt, encodeAccount, encodeOperator, encodeUser } from "@nats-io/jwt";
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -72,7 +73,8 @@ export async function natsServerTrustConfig(trust: FleetTrust, jwtDir: string, r
 
 /** A user JWT in the fleet account (or the system account) bound to `publicKey`. */
 export function issueUserJwt(trust: FleetTrust, name: string, publicKey: string, permissions?: NatsPermissions, system = false): Promise<string> {
-  return encodeUser(name, publicKey, system ? trust.system : trust.account, permissions ?? {});
+  // Signed natively: a pure-JS signature per node JWT dominated an enrollment storm.
+  return encodeUser(name, publicKey, nativeSigner(system ? trust.system : trust.account), permissions ?? {});
 }
 
 /** The inbox prefix a node must use, so it can receive only its own replies. */

@@ -1,0 +1,65 @@
+/**
+ * nkeys keys as Node's native Ed25519 key objects. The pure-JS signatures of @nats-io/nkeys cost a
+ * few milliseconds each; a fleet joining at once needs one verify (the signed join) and one sign
+ * (the node's JWT) per node, so both run through node:crypto instead.
+ */
+import { createPrivateKey, createPublicKey, sign as signNative, type KeyObject } from "node:crypto";
+import { Prefix, type KeyPair } from "@nats-io/nkeys";
+import { Codec } from "@nats-io/nkeys/lib/codec.js";
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** Decode nkeys' base32 text (no padding). */
+function base32Decode(text: string): Buffer {
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const char of text) {
+    const index = BASE32.indexOf(char);
+    if (index < 0) throw new Error("not base32");
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The public half of an nkeys public key (prefix byte, 32 key bytes, CRC16) as a native key. */
+export function nativePublicKey(publicKey: string): KeyObject {
+  const raw = base32Decode(publicKey).subarray(1, 33);
+  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" });
+}
+
+/** PKCS#8 wrapping of a raw 32-byte Ed25519 seed (RFC 8410). */
+const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
+const signers = new WeakMap<KeyPair, KeyPair>();
+
+/**
+ * The same key pair with its signatures and its public key computed natively from the seed
+ * (Ed25519 is deterministic: the bytes are identical to nkeys' own; nkeys recomputes the public key
+ * in pure JS on every getPublicKey, some 2 ms each). Cached per key pair.
+ */
+export function nativeSigner(key: KeyPair): KeyPair {
+  const cached = signers.get(key);
+  if (cached) return cached;
+  const { prefix, buf: seed } = Codec.decodeSeed(key.getSeed());
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const rawPublic = Buffer.from((createPublicKey(privateKey).export({ format: "jwk" }) as { x: string }).x, "base64url");
+  const publicKey = new TextDecoder().decode(Codec.encode(prefix, rawPublic));
+  const signer: KeyPair = {
+    getPublicKey: () => publicKey,
+    getPrivateKey: () => Codec.encode(Prefix.Private, Buffer.concat([seed, rawPublic])),
+    getSeed: () => key.getSeed(),
+    sign: (input) => new Uint8Array(signNative(null, input, privateKey)),
+    verify: (input, sig) => key.verify(input, sig),
+    clear: () => key.clear(),
+    seal: (input, recipient, nonce) => key.seal(input, recipient, nonce),
+    open: (message, sender) => key.open(message, sender),
+  };
+  signers.set(key, signer);
+  return signer;
+}
