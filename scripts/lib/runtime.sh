@@ -5,7 +5,14 @@
 OCF_ROOT="${OCF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 OCF_NODE_MIN_MAJOR=22
 
-ocf_node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+# `node --version` (v24.1.0 -> 24) answers without starting a JavaScript context: cheaper than -e on every ocf call.
+ocf_node_major() {
+  local v
+  v="$("$1" --version 2>/dev/null)" || { echo 0; return; }
+  v="${v#v}"
+  v="${v%%.*}"
+  case "$v" in '' | *[!0-9]*) echo 0 ;; *) echo "$v" ;; esac
+}
 
 ocf_runtime_pkg() {
   case "$(uname -m)" in

@@ -3,6 +3,7 @@
  * reach a running fleet. Errors arrive as ClientError with the API's code and a clear message.
  */
 import type { ErrorCode } from "../protocol/errors.js";
+import { RequestError, requestText, type TextResponse } from "./http-request.js";
 import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeSkills, NodeView, RotateResult, ScreenshotResult, CaptureResult, SkillRunResult, TaskView } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
@@ -63,27 +64,23 @@ export class FleetClient {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
-    let response: Response;
+    let response: TextResponse;
     try {
-      response = await fetch(`${this.url}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      response = await requestText(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code;
-      const reason = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (cause ?? (error as Error).message);
+      const code = error instanceof RequestError ? error.code : undefined;
+      const reason = code === "TIMEOUT" ? `no answer within ${timeoutMs} ms` : (code ?? (error as Error).message);
       throw new ClientError("unreachable", `cannot reach the coordinator at ${this.url} (${reason}); is it running? (ocf up, or check coordinator.port)`, undefined);
     }
-    const text = await response.text();
+    const text = response.text;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
     } catch {
       throw new ClientError("internal", `coordinator at ${this.url} answered ${response.status} with a non-JSON body`, response.status);
     }
-    if (response.ok || accept.includes(response.status)) return parsed as T;
+    const ok = response.status >= 200 && response.status < 300;
+    if (ok || accept.includes(response.status)) return parsed as T;
     const apiError = (parsed as Partial<ApiErrorBody>).error;
     if (apiError && typeof apiError.code === "string") {
       const { code, message, ...details } = apiError;

@@ -69,7 +69,8 @@ export interface CoordinatorOptions {
 
 export const RUNTIME_FILE = "coordinator.json";
 /** Folder under the coordinator's state dir holding the NATS operator and account keys. */
-export const TRUST_DIR = "trust";
+export { TRUST_DIR } from "./paths.js";
+import { TRUST_DIR } from "./paths.js";
 const FLUSH_INTERVAL_MS = 2000;
 const CONTROL_RESEND_MS = 30_000;
 
@@ -419,7 +420,11 @@ export class Coordinator {
 
   private flush(): void {
     try {
-      this.registry?.flush();
+      const rows = this.registry?.flush() ?? 0;
+      if (rows > 0) {
+        this.metrics?.livenessFlushes.inc();
+        this.metrics?.livenessRows.inc(rows);
+      }
     } catch (error) {
       this.options.logger.error({ err: (error as Error).message }, "could not persist heartbeats");
     }

@@ -18,6 +18,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly heartbeats: Counter;
   readonly heartbeatLag: Histogram;
+  readonly livenessFlushes: Counter;
+  readonly livenessRows: Counter;
   readonly execDuration: Histogram<"status">;
   readonly broadcastDuration: Histogram;
   readonly nodeResults: Counter<"kind" | "status">;
@@ -57,6 +59,8 @@ export class Metrics {
     });
     this.heartbeats = new Counter({ name: "ocf_heartbeats_received_total", help: "Heartbeats received from approved nodes", registers });
     this.heartbeatLag = new Histogram({ name: "ocf_heartbeat_lag_seconds", help: "Age of a heartbeat when the coordinator received it", buckets: LATENCY_BUCKETS, registers });
+    this.livenessFlushes = new Counter({ name: "ocf_liveness_flushes_total", help: "SQLite transactions writing batched heartbeat liveness (last seen, load)", registers });
+    this.livenessRows = new Counter({ name: "ocf_liveness_rows_written_total", help: "Node rows written by liveness flushes", registers });
     this.execDuration = new Histogram({ name: "ocf_exec_duration_seconds", help: "Exec round trip through the API, by result status", labelNames: ["status"], buckets: LATENCY_BUCKETS, registers });
     this.broadcastDuration = new Histogram({ name: "ocf_broadcast_duration_seconds", help: "Broadcast until every node answered (or timed out)", buckets: LATENCY_BUCKETS, registers });
     this.nodeResults = new Counter({ name: "ocf_node_results_total", help: "Per-node results of exec and broadcast, by status", labelNames: ["kind", "status"], registers });

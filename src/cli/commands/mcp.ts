@@ -1,6 +1,5 @@
 /** `ocf mcp`: the fleet tools as an MCP server on stdio (for OpenClaw's mcp.servers, Claude Desktop, editors). */
 import type { Command } from "commander";
-import { serveMcpOverStdio } from "../../bridge/mcp-server.js";
 import { clientFor } from "../context.js";
 
 export function register(program: Command): void {
@@ -9,6 +8,7 @@ export function register(program: Command): void {
     .description("serve the fleet tools (fleet_nodes, fleet_exec, fleet_broadcast, fleet_info, fleet_screenshot, fleet_camera) as an MCP server on stdin/stdout; uses --url/--token or OCF_URL/OCF_TOKEN (an exec-scope token is enough)")
     .action(async (_options, command: Command) => {
       // stdout belongs to the MCP protocol: nothing else may be printed there.
+      const { serveMcpOverStdio } = await import("../../bridge/mcp-server.js");
       await serveMcpOverStdio(clientFor(command));
     });
 }

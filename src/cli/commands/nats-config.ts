@@ -5,9 +5,8 @@
  */
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { TRUST_DIR } from "../../coordinator/coordinator.js";
-import { natsServerConfig } from "../../transport/nats-server.js";
-import { TrustStore } from "../../transport/trust.js";
+import { TRUST_DIR } from "../../coordinator/paths.js";
+import type { TrustStore } from "../../transport/trust.js";
 import { ensurePrivateDir, writeFileAtomic } from "../../util/files.js";
 import { parseNatsUrl } from "../../util/net.js";
 import { globals, loadCliConfig, printJson } from "../context.js";
@@ -37,9 +36,12 @@ export function register(program: Command): void {
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--port must be a port number (1-65535), not "${options.port}"`, EXIT.usage);
       const dir = resolve(options.dir ?? join(stateDir, "nats"));
       ensurePrivateDir(dir);
+      // Loaded here, not at start: the CLI only pays for what the command uses.
+      const { natsServerConfig } = await import("../../transport/nats-server.js");
+      const { TrustStore: Store } = await import("../../transport/trust.js");
       let trust: TrustStore;
       try {
-        trust = await TrustStore.open(join(stateDir, TRUST_DIR));
+        trust = await Store.open(join(stateDir, TRUST_DIR));
       } catch (error) {
         throw new CliError(`cannot open the fleet keys in ${join(stateDir, TRUST_DIR)}: ${(error as Error).message}`, EXIT.failure);
       }

@@ -1,9 +1,6 @@
 /** The start verbs: `coordinator`, `worker`, `up`. They only launch; src/launch wires things. */
 import type { Command } from "commander";
 import { ConfigError } from "../../config/load.js";
-import { launchCoordinator } from "../../launch/coordinator.js";
-import { up } from "../../launch/up.js";
-import { launchWorker } from "../../launch/worker.js";
 import { collect, globals, loadCliConfig, parseLabels, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { nodesTable } from "./nodes.js";
@@ -34,6 +31,7 @@ export function register(program: Command): void {
         "coordinator.auto_approve": options.autoApprove,
       });
       try {
+        const { launchCoordinator } = await import("../../launch/coordinator.js");
         await launchCoordinator(loaded, { preApproved: options.approveKey });
       } catch (error) {
         throw new CliError(`coordinator failed to start: ${(error as Error).message}`, error instanceof ConfigError ? EXIT.usage : EXIT.failure);
@@ -52,6 +50,7 @@ export function register(program: Command): void {
     .action(async (options: { nodeId?: string; name?: string; label: string[]; stateDir?: string; natsUrl?: string }, command: Command) => {
       const loaded = loadCliConfig(globals(command), { "communication.nats_url": options.natsUrl });
       try {
+        const { launchWorker } = await import("../../launch/worker.js");
         await launchWorker(loaded, { nodeId: options.nodeId, name: options.name, labels: parseLabels(options.label), stateDir: options.stateDir });
       } catch (error) {
         throw new CliError(`worker failed to start: ${(error as Error).message}`, EXIT.usage);
@@ -67,6 +66,7 @@ export function register(program: Command): void {
     .action(async (options: { nodeId?: string; worker: boolean }, command: Command) => {
       const global = globals(command);
       const loaded = loadCliConfig(global);
+      const { up } = await import("../../launch/up.js");
       const code = await up(loaded, {
         nodeId: options.nodeId,
         noWorker: !options.worker,
