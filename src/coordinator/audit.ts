@@ -1,6 +1,7 @@
 /** The auditor: every entry goes to SQLite and to logs/audit.log (JSON lines). Never given secrets. */
 import type { Logger } from "pino";
 import type { AuditEntry, AuditRepository } from "../storage/audit.js";
+import type { AuditFile } from "../util/logger.js";
 
 export type AuditInput = Omit<AuditEntry, "ts"> & { ts?: number };
 
@@ -9,7 +10,7 @@ const DENIED_PER_MINUTE = 30;
 export class Auditor {
   constructor(
     private readonly repo: AuditRepository,
-    private readonly file: Logger,
+    private readonly file: AuditFile,
     private readonly logger: Logger,
   ) {}
 
@@ -24,7 +25,8 @@ export class Auditor {
     const full: AuditEntry[] = entries.map((entry) => ({ ...entry, ts: entry.ts ?? now }));
     try {
       const ids = this.repo.recordMany(full);
-      full.forEach((entry, i) => this.file.info({ audit_id: ids[i], ...entry }, entry.action));
+      full.forEach((entry, i) => this.file.append({ audit_id: ids[i], ...entry }, entry.action));
+      this.file.flush();
     } catch (error) {
       // An audit failure must be loud but must not take the API down.
       this.logger.error({ err: (error as Error).message, actions: full.map((e) => e.action) }, "could not write the audit log");

@@ -35,7 +35,7 @@ import { TaskRepository } from "../storage/tasks.js";
 import { TaskService } from "./tasks.js";
 import { Metrics } from "./metrics.js";
 import { Sessions } from "./sessions.js";
-import { createLogger } from "../util/logger.js";
+import { createAuditFile } from "../util/logger.js";
 
 /** Keys the coordinator applies without a restart (the rest are reported as needing one). */
 export const COORDINATOR_LIVE_KEYS = new Set([
@@ -137,8 +137,7 @@ export class Coordinator {
     });
     this.registry = registry;
     const auditRepo = new AuditRepository(this.db);
-    const auditFile = createLogger({ name: "audit", level: "info", dir: this.options.auditLogDir, console: "none", sync: true });
-    const auditor = new Auditor(auditRepo, auditFile, logger);
+    const auditor = new Auditor(auditRepo, createAuditFile(this.options.auditLogDir), logger);
     this.pairing = new Pairing(registry, new JoinRequestRepository(this.db), {
       autoApprove: config.coordinator.auto_approve,
       preApproved: this.options.preApproved ?? [],

@@ -67,7 +67,7 @@ export class Pairing {
     });
     const preApproved = this.options.preApproved?.some((entry) => entry.nodeId === payload.node_id && entry.publicKey === publicKey) ?? false;
     const existing = this.registry.get(payload.node_id);
-    const owner = this.registry.list().find((node) => node.public_key === publicKey && node.id !== payload.node_id);
+    const owner = this.registry.findByKey(publicKey, payload.node_id);
     if (owner) {
       this.options.audit?.({ actor: "unknown", action: "pairing.refused", node_id: payload.node_id, status: "identity_mismatch", detail: { presented_key: publicKey, owner: owner.id } });
       throw new FleetError("identity_mismatch", `this key already belongs to node "${owner.id}"; a machine joins under one node id (remove "${owner.id}" first to rename it)`);

@@ -42,6 +42,12 @@ export class Registry {
     return this.nodes.get(id);
   }
 
+  /** The node (other than `exceptId`) holding this public key; a scan without the sort of list(), once per join. */
+  findByKey(publicKey: string, exceptId: string): NodeRecord | undefined {
+    for (const node of this.nodes.values()) if (node.public_key === publicKey && node.id !== exceptId) return node;
+    return undefined;
+  }
+
   list(): NodeRecord[] {
     return [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
   }

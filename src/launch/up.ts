@@ -5,6 +5,7 @@
  * worker is online. Ctrl-C (or SIGTERM) stops everything, workers first, nats-server last.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { inheritedFlags, nodeFlagsFor } from "./node-flags.js";
 import { FleetClient } from "../client/client.js";
 import { discoverEndpoint } from "../client/discover.js";
 import type { LoadedConfig } from "../config/load.js";
@@ -33,9 +34,10 @@ function launch(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const script = process.argv[1] as string;
   // Own process group: Ctrl-C reaches only `ocf up`, which then stops the children in order.
   // The IPC channel makes a child stop by itself if `ocf up` dies.
-  // A worker idles between commands: a 1 MB young generation keeps its RSS lower (as bin/ocf does).
-  const flags = args[0] === "worker" ? ["--max-semi-space-size=1"] : [];
-  return spawn(process.execPath, [...flags, ...process.execArgv, script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
+  // Memory flags per role, as bin/ocf sets them (node-flags.ts).
+  const role = args[0] === "worker" || args[0] === "coordinator" ? args[0] : undefined;
+  const flags = role ? nodeFlagsFor(role) : [];
+  return spawn(process.execPath, [...flags, ...inheritedFlags(process.execArgv), script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, children: ChildProcess[], timeoutMs: number): Promise<void> {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeFlagsFor } from "../launch/node-flags.js";
 import type { Labels } from "../protocol/messages.js";
 
 import { MAX_WORKER_PROCESSES } from "./defaults.js";
@@ -17,8 +18,8 @@ export { MAX_WORKER_PROCESSES };
 export function cliEntry(): string[] {
   const fromSource = import.meta.url.endsWith(".ts");
   const main = fileURLToPath(new URL(`../cli/main.${fromSource ? "ts" : "js"}`, import.meta.url));
-  // As bin/ocf starts a worker: a small young generation keeps an idle worker's RSS down.
-  return fromSource ? ["--max-semi-space-size=1", "--import", "tsx", main] : ["--max-semi-space-size=1", main];
+  // As bin/ocf starts a worker (node-flags.ts).
+  return [...nodeFlagsFor("worker"), ...(fromSource ? ["--import", "tsx"] : []), main];
 }
 
 export interface WorkerProcessesOptions {

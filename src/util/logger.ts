@@ -2,7 +2,7 @@
  * Structured JSON logs (pino) to a file such as logs/coordinator.log, plus readable lines on a
  * terminal. Secrets must never be passed to the logger; `redact` covers the usual field names.
  */
-import { mkdirSync, openSync } from "node:fs";
+import { mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
@@ -49,6 +49,40 @@ export function createLogger(options: LoggerOptions): Logger {
     { name: options.name, level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { pid: process.pid } },
     pino.multistream(streams),
   );
+}
+
+/** The audit trail file's writer: JSON lines shaped like the other logs, buffered until flush(). */
+export interface AuditFile {
+  append(record: Record<string, unknown>, msg: string): void;
+  /** Write the buffered lines with one synchronous write (on disk before the action is answered; no fsync). */
+  flush(): void;
+}
+
+const SECRET_KEYS = new Set(["token", "authorization", "seed", "jwt"]);
+
+/**
+ * The audit trail file (`<dir>/audit.log`). A broadcast to 10,000 nodes is 10,000 lines: written
+ * through pino with a write per line, they cost a quarter of the broadcast. Lines are built here
+ * with JSON.stringify (secrets censored as the loggers do) and written once per batch.
+ */
+export function createAuditFile(dir: string | undefined): AuditFile {
+  if (dir === undefined) return { append: () => undefined, flush: () => undefined };
+  mkdirSync(dir, { recursive: true });
+  const fd = openSync(join(dir, "audit.log"), "a", 0o640);
+  const base = { level: 30, pid: process.pid, name: "audit" };
+  const censor = (key: string, value: unknown): unknown => (SECRET_KEYS.has(key) ? "[redacted]" : value);
+  let pending: string[] = [];
+  return {
+    append: (record, msg) => {
+      pending.push(`${JSON.stringify({ ...base, time: Date.now(), ...record, msg }, censor)}\n`);
+    },
+    flush: () => {
+      if (pending.length === 0) return;
+      const text = pending.join("");
+      pending = [];
+      writeSync(fd, text);
+    },
+  };
 }
 
 /** A logger that drops everything (tests, library use). */
