@@ -4,41 +4,13 @@
  * events answered by the coordinator) but no process is spawned: a task "runs" in no time and
  * exits 0. What it shares with a real worker is everything on the wire; what it skips is fork/exec.
  */
-import { createUser, type KeyPair } from "@nats-io/nkeys";
 import { decodeMessage, encodeMessage } from "../src/protocol/codec.js";
 import { PROTOCOL_VERSION, TaskMessageSchema } from "../src/protocol/messages.js";
-import { signJoinRequest } from "../src/protocol/signed-join.js";
+import { enrollNode, simHeartbeat } from "../src/sim/fleet.js";
 import { subjects as makeSubjects } from "../src/protocol/subjects.js";
 import { connectNats, type NatsConnection } from "../src/transport/connection.js";
 import { nodeInboxPrefix } from "../src/transport/trust.js";
 import { silentLogger } from "../src/util/logger.js";
-
-/** Enroll a simulated node for real: a new key, a signed join over HTTP; it must come back approved. */
-export async function enrollSimulated(coordinatorUrl: string, nodeId: string, options: { labels: Record<string, string>; maxConcurrent: number }): Promise<{ key: KeyPair; jwt: string }> {
-  const key = createUser();
-  const request = signJoinRequest(key, {
-    node_id: nodeId,
-    name: nodeId,
-    hostname: "sim",
-    os: "linux",
-    arch: "x64",
-    ips: [],
-    labels: options.labels,
-    capabilities: ["shell.exec"],
-    version: "sim",
-    max_concurrent_tasks: options.maxConcurrent,
-    ts: Date.now(),
-  });
-  const response = await fetch(`${coordinatorUrl}/api/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
-  const reply = (await response.json()) as { status?: string; jwt?: string };
-  if (reply.status !== "approved" || !reply.jwt) throw new Error(`${nodeId} was not approved: ${JSON.stringify(reply)}`);
-  return { key, jwt: reply.jwt };
-}
-
-/** A simulated node's heartbeat: idle, with `running` of `max` slots taken. */
-export function simHeartbeat(nodeId: string, seq: number, running: number, max: number): Uint8Array {
-  return encodeMessage({ v: PROTOCOL_VERSION, node_id: nodeId, ts: Date.now(), seq, load: { cpu: 0, memory: 0, disk: 0, running_tasks: running, max_concurrent_tasks: max } });
-}
 
 export class SimNode {
   private nc?: NatsConnection;
@@ -56,7 +28,7 @@ export class SimNode {
   ) {}
 
   async start(coordinatorUrl: string, natsUrl: string): Promise<void> {
-    const { key, jwt } = await enrollSimulated(coordinatorUrl, this.nodeId, { labels: { sim: "yes" }, maxConcurrent: this.maxConcurrent });
+    const { key, jwt } = await enrollNode(coordinatorUrl, this.nodeId, { labels: { sim: "yes" }, maxConcurrentTasks: this.maxConcurrent });
     const nc = await connectNats({ url: natsUrl, name: this.nodeId, logger: silentLogger(), credentials: { jwt, seed: key.getSeed() }, inboxPrefix: nodeInboxPrefix(this.nodeId) });
     this.nc = nc;
     const s = makeSubjects();

@@ -5,7 +5,8 @@
  * facts in ../shared/openclaw-notes.md.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort, tcpReachable } from "../../src/util/net.js";
@@ -60,7 +61,31 @@ interface AgentBody {
   meta?: { toolSummary?: { calls?: number; failures?: number } };
 }
 
-const LOCK_DIR = `/tmp/openclaw-state-locks-${process.getuid?.() ?? 0}`;
+export const OPENCLAW_LOCK_DIR = `/tmp/openclaw-state-locks-${process.getuid?.() ?? 0}`;
+const LOCK_DIR = OPENCLAW_LOCK_DIR;
+
+/**
+ * The lock files OpenClaw made in OPENCLAW_LOCK_DIR for the state databases under `dir`: it names
+ * them `<family>.<hash>.lock.sqlite`, the hash being the first 8 hex digits of the sha256 of the
+ * database's real path. Other runs' locks (a test running alongside) are left alone.
+ */
+export function openclawLockFilesFor(dir: string): string[] {
+  if (!existsSync(LOCK_DIR) || !existsSync(dir)) return [];
+  const hashes = new Set<string>();
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(".sqlite")) continue;
+    let real: string;
+    try {
+      real = realpathSync(join(entry.parentPath, entry.name));
+    } catch {
+      continue;
+    }
+    hashes.add(createHash("sha256").update(real).digest("hex").slice(0, 8));
+  }
+  return readdirSync(LOCK_DIR)
+    .filter((file) => hashes.has(/\.([0-9a-f]{8})\.lock\.sqlite$/.exec(file)?.[1] ?? ""))
+    .map((file) => join(LOCK_DIR, file));
+}
 
 /** A real OpenClaw gateway in its own temp state dir. */
 export class OpenClawGateway {
@@ -147,6 +172,12 @@ export class OpenClawGateway {
     return this.output;
   }
 
+  /** Pid of the running `openclaw gateway run` process, if any. */
+  get pid(): number | undefined {
+    const child = this.process;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
   /**
    * One agent turn through the gateway: `openclaw agent --agent main --message ... --json`.
    * Asynchronous on purpose: the fleet under test may live in this very process.
@@ -189,9 +220,10 @@ export class OpenClawGateway {
       await exited;
       clearTimeout(timer);
     }
-    // OpenClaw leaves lock files in /tmp whatever TMPDIR says: remove the ones this run made.
-    if (existsSync(LOCK_DIR)) {
-      for (const file of readdirSync(LOCK_DIR)) if (!this.locksBefore.has(file)) rmSync(join(LOCK_DIR, file), { force: true });
+    // OpenClaw leaves lock files in /tmp whatever TMPDIR says: remove the ones this run made
+    // (new since the constructor and named after a database in this dir, so a run alongside keeps its own).
+    for (const path of openclawLockFilesFor(this.dir)) {
+      if (!this.locksBefore.has(path.slice(LOCK_DIR.length + 1))) rmSync(path, { force: true });
     }
   }
 }
