@@ -85,8 +85,18 @@ export class ProcFleet {
     await this.fleet.startNats();
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
-    const file = this.fleet.configFile("coordinator", { coordinator: { port } });
-    const child = this.spawnCli(["coordinator", "-c", file]);
+    this.fleet.configFile("coordinator", { coordinator: { port } });
+    await this.startCoordinator();
+  }
+
+  /** Stop the coordinator (SIGTERM, as a service manager does) and start it again on the same state. */
+  async restartCoordinator(): Promise<void> {
+    if (this.coordinator) await stopChild(this.coordinator);
+    await this.startCoordinator();
+  }
+
+  private async startCoordinator(): Promise<void> {
+    const child = this.spawnCli(["coordinator", "-c", join(this.dir, "coordinator.yaml")]);
     const output = tail(child);
     this.coordinator = child;
     await waitFor(

@@ -48,13 +48,20 @@ export function verdicts(rows: readonly BenchRow[]): Verdict[] {
     });
 }
 
-/** "3.2x faster than ssh" style text for a row against its baseline, when both were measured. */
+/** "3.2x faster than ssh" style text for a row against each of its baselines that was measured. */
 export function ratio(row: BenchRow, byId: ReadonlyMap<string, BenchRow>): string {
-  if (!row.baseline) return "";
-  const base = byId.get(row.baseline);
+  const ids = row.baseline === undefined ? [] : Array.isArray(row.baseline) ? row.baseline : [row.baseline];
+  return ids
+    .map((id) => ratioTo(row, id, byId))
+    .filter(Boolean)
+    .join("; ");
+}
+
+function ratioTo(row: BenchRow, id: string, byId: ReadonlyMap<string, BenchRow>): string {
+  const base = byId.get(id);
   const mine = headline(row);
   const theirs = base ? headline(base) : undefined;
-  if (!base || mine === undefined || theirs === undefined || mine <= 0 || theirs <= 0) return `(${row.baseline}: not measured)`;
+  if (!base || mine === undefined || theirs === undefined || mine <= 0 || theirs <= 0) return "";
   const factor = theirs / mine;
   const what = base.name.replace(/^[^:]*: /, "");
   const better = factor >= 1 ? `${factor.toFixed(factor >= 10 ? 0 : 1)}x ${row.unit === "ms" || row.unit === "s" ? "faster" : "less"}` : `${(1 / factor).toFixed(1)}x ${row.unit === "ms" || row.unit === "s" ? "slower" : "more"}`;
@@ -85,7 +92,7 @@ export function svgChart(rows: readonly BenchRow[], meta: RunMeta): string {
     { title: "Exec round trip of `true`, p50 (ms, log scale)", ids: ["floor", "exec-api", "openclaw-invoke-ws", "exec-cli", "ssh-true", "openclaw-invoke-cli"] },
     {
       title: "Broadcast `true`, all results in, p50 (ms, log scale)",
-      ids: [...rows.filter((r) => /^broadcast-(proc-)?\d+$/.test(r.id)).map((r) => r.id), ...rows.filter((r) => /^(pssh|ansible)-/.test(r.id)).map((r) => r.id), "choria-51000"],
+      ids: [100, 1000, 10_000].flatMap((n) => [`broadcast-${n}`, `pssh-extrapolated-${n}`, `ansible-extrapolated-${n}`]).concat(["choria-51000", ...rows.filter((r) => /^broadcast-proc-\d+$/.test(r.id)).map((r) => r.id), "pssh-20", "ansible-20"]),
     },
   ];
   const width = 900;
@@ -108,14 +115,21 @@ export function svgChart(rows: readonly BenchRow[], meta: RunMeta): string {
       const v = headline(row) as number;
       const ours = !/^(floor|ssh|pssh|ansible|openclaw|choria)/.test(row.id);
       const w = Math.max(2, scale(v));
-      parts.push(`<text x="10" y="${y + 15}" font-size="12">${escapeXml(row.name.length > 68 ? `${row.name.slice(0, 66)}…` : row.name)}</text>`);
+      const label = row.name.replace(/ \(label selector;[^)]*\)/, "").replace(" via the API", "").replace(" (published figure, not measured here)", " (published)");
+      parts.push(`<text x="10" y="${y + 15}" font-size="12">${escapeXml(label.length > 68 ? `${label.slice(0, 66)}…` : label)}</text>`);
       parts.push(`<rect x="${labelWidth}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowHeight - 6}" fill="${ours ? "#2f6fdb" : "#9aa0a6"}"/>`);
       parts.push(`<text x="${labelWidth + w + 6}" y="${y + 15}" font-size="12">${escapeXml(fmt(v, "ms"))}</text>`);
       y += rowHeight;
     }
     y += 24;
   }
-  const footer = `${meta.date.slice(0, 10)} · ${meta.cpus} cores (${meta.cpu}) · Node ${meta.node} · blue: OpenClaw Federation, grey: baselines measured in the same run (Choria: published figure; pssh/ansible beyond 20 nodes: extrapolated)`;
-  parts.push(`<text x="10" y="${y}" font-size="11" fill="#555">${escapeXml(footer)}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 16}" viewBox="0 0 ${width} ${y + 16}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join("")}</svg>\n`;
+  const footer = [
+    `${meta.date.slice(0, 10)} · ${meta.cpus} cores (${meta.cpu}) · Node ${meta.node} · blue: OpenClaw Federation, grey: baselines measured in the same run`,
+    "pssh and ansible beyond their 20 loopback targets: extrapolated, not measured · Choria: published figure for ~51,000 nodes",
+  ];
+  for (const line of footer) {
+    parts.push(`<text x="10" y="${y}" font-size="11" fill="#555">${escapeXml(line)}</text>`);
+    y += 15;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 4}" viewBox="0 0 ${width} ${y + 4}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join("")}</svg>\n`;
 }

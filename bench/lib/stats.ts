@@ -53,7 +53,8 @@ export interface BenchRow {
   unit: "ms" | "MB" | "%" | "/s" | "s" | "nodes";
   stats?: Stats;
   value?: number;
-  baseline?: string;
+  /** Id(s) of the rows this one is compared with. */
+  baseline?: string | string[];
   target?: { op: "<=" | ">="; value: number };
   note?: string;
 }

