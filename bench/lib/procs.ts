@@ -8,6 +8,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FleetClient } from "../../src/client/client.js";
+import { stopChild } from "../../src/sim/processes.js";
+
+export { stopChild };
 import { freePort } from "../../src/util/net.js";
 import { REPO_ROOT, TestFleet, waitFor, type ConfigOverrides } from "../../test/helpers/fleet.js";
 
@@ -28,21 +31,6 @@ function tail(child: ChildProcess): () => string {
   child.stdout?.on("data", add);
   child.stderr?.on("data", add);
   return () => out.trim();
-}
-
-/** Wait for a child to exit; SIGKILL after `graceMs` if it is still ours and alive. */
-export function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", graceMs = 10_000): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    }, graceMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill(signal);
-  });
 }
 
 export interface SimReady {

@@ -100,24 +100,23 @@ export class WorkerProcesses {
 
   /** SIGTERM every worker, SIGKILL those still alive after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
-    const alive = [...this.children.entries()];
+    const alive = [...this.children.values()];
     this.children.clear();
-    await Promise.all(
-      alive.map(
-        ([, child]) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => {
-              // Still our child (not yet reaped), so the pid cannot have been reused.
-              if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-            }, graceMs);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill("SIGTERM");
-          }),
-      ),
-    );
+    await Promise.all(alive.map((child) => stopChild(child, "SIGTERM", graceMs)));
   }
+}
+
+/** Signal a child and wait for it to exit; SIGKILL after `graceMs` while it is still unreaped (so its pid cannot have been reused). */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", graceMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }, graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
 }
