@@ -100,7 +100,7 @@ Each miss was profiled (\`node --cpu-prof\`, heap snapshots, \`/proc/<pid>/smaps
 | enrollment storm, 1,000 nodes | 54.2 s | ~1.7 s | 70 % of the CPU in pure-JS Ed25519: nkeys recomputes the account's public key on every call and signs in JS. Joins are verified, node JWTs signed and keys derived with node:crypto (\`src/protocol/ed25519.ts\`); a join no longer sorts every node to find a key's owner |
 | \`ocf exec\` whole process | 402 ms | ~150 ms | every run loaded every command's modules (coordinator, SQLite, MCP SDK) and fetch's engine (undici, ~100 ms). Commands load their heavy parts lazily, JSON calls use node:http, the compile cache is on, \`bin/ocf\` runs a bundled CLI (\`dist/ocf/\`) and finds Node without starting a process |
 | broadcast to 10,000 | 310 ms | ~235 ms | a quarter of it wrote 10,000 audit lines through pino, one \`write\` each; the audit file is now written once per batch (still before the answer) |
-| idle worker RSS | 129 MB | ~89 MB | the whole CLI loaded (−7 MB), V8's 16 MB semi-spaces (\`--max-semi-space-size=1\` for workers: −25 MB), module loading (bundle: −8 MB) |
+| idle worker RSS | 129 MB | 89–95 MB (run to run) | the whole CLI loaded (−7 MB), V8's 16 MB semi-spaces (\`--max-semi-space-size=1\` for workers: −25 MB), module loading (bundle: −8 MB) |
 | coordinator RSS, 10,000 nodes heartbeating | ~220 MB | ~146 MB (steady state) | 32 MB of young generation (\`--max-semi-space-size=2\`), glibc malloc arenas (\`MALLOC_ARENA_MAX=2\`); set by \`bin/ocf\` and \`ocf up\` (\`src/launch/node-flags.ts\`) |
 
 Where a target is still missed:
