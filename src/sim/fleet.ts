@@ -71,6 +71,11 @@ export async function enrollNode(coordinatorUrl: string, nodeId: string, options
     });
     const response = await fetch(`${coordinatorUrl}/api/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
     const body = (await response.json().catch(() => ({}))) as JoinReply & { error?: { message?: string } };
+    if (response.status === 429) {
+      throw new Error(
+        `join of ${nodeId} refused: ${body.error?.message ?? "too many join requests"}. A simulator joins many nodes from one address: raise coordinator.enroll_rate_per_minute (e.g. to 100000) in the coordinator's config and restart it`,
+      );
+    }
     if (!response.ok) throw new Error(`join of ${nodeId} refused (HTTP ${response.status}): ${body.error?.message ?? JSON.stringify(body)}`);
     return body;
   };
@@ -122,6 +127,8 @@ const TICKS = 50;
 export class SimFleet {
   readonly ids: string[];
   readonly counters: SimCounters = { heartbeats: 0, execs: 0, broadcastReplies: 0, tasks: 0 };
+  /** Nodes whose join was approved so far (to remove them again when a start fails). */
+  readonly enrolled: string[] = [];
   private readonly nodes = new Map<string, SimNodeState>();
   private readonly connections: NatsConnection[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -141,6 +148,7 @@ export class SimFleet {
     let enrolled = 0;
     await inBatches(this.ids, this.options.enrollConcurrency, async (id) => {
       await enrollNode(target.coordinatorUrl, id, { labels: this.options.labels, maxConcurrentTasks: this.options.maxConcurrentTasks, approve: target.approve });
+      this.enrolled.push(id);
       enrolled += 1;
       target.onProgress?.(enrolled);
     });

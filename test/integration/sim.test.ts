@@ -100,3 +100,24 @@ describe("ocf sim", () => {
     assert.deepEqual(inheritedFlags(["--max-semi-space-size=2", "--import", "tsx"]), ["--import", "tsx"]);
   });
 });
+
+describe("ocf sim against a coordinator that limits joins", () => {
+  const fleet = new TestFleet({ coordinator: { enroll_rate_per_minute: 10, auto_approve: true } });
+  let env: NodeJS.ProcessEnv = {};
+  let config = "";
+  before(async () => {
+    await fleet.startNats();
+    await fleet.startCoordinator();
+    env = { OCF_URL: fleet.coordinator?.url, OCF_TOKEN: fleet.token };
+    config = fleet.configFile("sim");
+  });
+  after(() => fleet.close());
+
+  test("the rate limit is named with the setting to raise, and the nodes it enrolled are removed again", async () => {
+    const result = await runCli(["sim", "-c", config, "--nodes", "30", "--prefix", "rl"], { env, timeoutMs: 60_000 });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /raise coordinator\.enroll_rate_per_minute/);
+    assert.match(result.stderr, /removed the \d+ node\(s\) it had enrolled/);
+    assert.equal((await fleet.client.nodes()).filter((node) => node.id.startsWith("rl-")).length, 0);
+  });
+});

@@ -68,6 +68,8 @@ The simulated nodes enroll for real (own key, signed join); they are approved by
 or, failing that, by this command through the admin API. They answer exec and broadcast at once with
 exit 0 (no process is spawned) and acknowledge and finish durable tasks. Ready is reported on stdout
 (with --json as one line {"ready":true,...}); Ctrl-C removes them from the fleet unless --keep.
+The coordinator accepts coordinator.enroll_rate_per_minute joins a minute from one address (120 by
+default): raise it (e.g. to 100000) before simulating more nodes than that.
 
 Examples:
   ocf sim --nodes 1000                  1,000 nodes over 4 connections until Ctrl-C
@@ -124,9 +126,11 @@ Examples:
               }
             },
           })
-          .catch((error: unknown) => {
-            void fleet.stop();
-            throw new CliError(`simulation failed: ${(error as Error).message}`, EXIT.failure);
+          .catch(async (error: unknown) => {
+            await fleet.stop();
+            const removed = options.keep ? 0 : await removeNodes(client, fleet.enrolled);
+            const cleanup = options.keep ? "" : ` (removed the ${removed} node(s) it had enrolled)`;
+            throw new CliError(`simulation failed: ${(error as Error).message}${cleanup}`, EXIT.failure);
           });
         await waitOnline(client, ids, 60_000 + ids.length * 10, false, () => undefined).catch(fromClientErrorOr);
       } else {
@@ -151,6 +155,8 @@ Examples:
           await waitOnline(client, ids, 60_000 + ids.length * 1000, true, () => workers.failures()[0]);
         } catch (error) {
           await stop();
+          // Workers that did join are removed again (pending requests of the others stay for an admin to see).
+          if (!options.keep) await removeNodes(client, ids);
           if (error instanceof CliError) throw error;
           fromClientErrorOr(error);
         }
@@ -176,18 +182,22 @@ Examples:
         process.once("SIGTERM", onSignal);
       });
       await stop();
-      let removed = 0;
-      if (!options.keep) {
-        for (const id of ids) {
-          await client.removeNode(id).then(
-            () => (removed += 1),
-            () => undefined,
-          );
-        }
-      }
+      const removed = options.keep ? 0 : await removeNodes(client, ids);
       say(`stopped ${ids.length} simulated node(s)${options.keep ? " (kept in the registry)" : `, removed ${removed} from the fleet`}`, { stopped: true, nodes: ids.length, removed, ...report() });
       process.exitCode = EXIT.ok;
     });
+}
+
+/** Remove simulated nodes from the fleet (those already gone are skipped); returns how many were removed. */
+async function removeNodes(client: FleetClient, ids: readonly string[]): Promise<number> {
+  let removed = 0;
+  for (const id of ids) {
+    await client.removeNode(id).then(
+      () => (removed += 1),
+      () => undefined,
+    );
+  }
+  return removed;
 }
 
 function fromClientErrorOr(error: unknown): never {
