@@ -27,7 +27,7 @@ ${input.skipped.length ? `Not measured in this run:\n\n${input.skipped.map((s) =
 ## How to run it
 
 \`\`\`sh
-npm run bench                    # everything, about 10 minutes; rewrites this file
+npm run bench                    # everything, ~6 min (+1 min once to install OpenClaw); rewrites this file
 npm run bench -- --quick         # under 2 minutes, small counts, no OpenClaw (CI runs this)
 npm run bench -- --skip openclaw,tasks --processes 50 --max-nodes 1100
 ocf sim --nodes 10000            # the simulator on its own, against a running coordinator
