@@ -101,7 +101,7 @@ Each miss was profiled (\`node --cpu-prof\`, heap snapshots, \`/proc/<pid>/smaps
 | \`ocf exec\` whole process | 402 ms | ~150 ms | every run loaded every command's modules (coordinator, SQLite, MCP SDK) and fetch's engine (undici, ~100 ms). Commands load their heavy parts lazily, JSON calls use node:http, the compile cache is on, \`bin/ocf\` runs a bundled CLI (\`dist/ocf/\`) and finds Node without starting a process |
 | broadcast to 10,000 | 310 ms | ~235 ms | a quarter of it wrote 10,000 audit lines through pino, one \`write\` each; the audit file is now written once per batch (still before the answer) |
 | idle worker RSS | 129 MB | 89–95 MB (run to run) | the whole CLI loaded (−7 MB), V8's 16 MB semi-spaces (\`--max-semi-space-size=1\` for workers: −25 MB), module loading (bundle: −8 MB) |
-| coordinator RSS, 10,000 nodes heartbeating | ~220 MB | ~146 MB (steady state) | 32 MB of young generation (\`--max-semi-space-size=2\`), glibc malloc arenas (\`MALLOC_ARENA_MAX=2\`); set by \`bin/ocf\` and \`ocf up\` (\`src/launch/node-flags.ts\`) |
+| coordinator RSS, 10,000 nodes heartbeating | ~220 MB | ~142–150 MB (steady state) | 32 MB of young generation (\`--max-semi-space-size=1\`; 2 MB gave 145–153 MB), glibc malloc arenas (\`MALLOC_ARENA_MAX=2\`); set by \`bin/ocf\` and \`ocf up\` (\`src/launch/node-flags.ts\`) |
 
 Where a target is still missed:
 
@@ -109,9 +109,11 @@ Where a target is still missed:
   one NATS round trip) is already ~2.9 ms and the worker alone answers in ~2.8 ms; the HTTP request,
   token check, audit row and second NATS hop add ~1 ms. Meeting 3 ms needs a cheaper process start
   than Node's fork of a ~90 MB process (for example a small resident spawner), not a fix in the path.
-- **idle worker ≤ 60 MB.** Node 24 alone starts at ~43 MB RSS here (52 MB of it is the \`node\`
-  binary's mapped text, shared between processes); the worker's libraries (zod, NATS, pino, ajv,
-  yaml) add their code and heap. 60 MB needs a smaller runtime or fewer libraries.
+- **idle worker ≤ 60 MB.** Node 24 doing nothing is ~43 MB RSS here, much of it the \`node\`
+  binary's own pages (shared between processes; 52 MB of the coordinator's RSS is that binary); the
+  worker's libraries (zod, NATS, pino, ajv, yaml) add their code and heap. 60 MB needs a smaller
+  runtime or fewer libraries. (V8's \`--lite-mode\` stops the worker from starting, \`--jitless\`
+  breaks its enrollment, \`--max-old-space-size=32\` changes nothing.)
 - Broadcasts to **full worker processes** are slower than to simulated nodes on one machine
   because every node forks \`sh\` on the same 2 cores (the workers report their own command times in
   the note); on a real fleet each node forks on its own CPU, adding one spawn (~3 ms) to the

@@ -96,7 +96,7 @@ describe("ocf sim", () => {
 
   test("role flags: a small young generation per role, the parent's own flag not inherited", () => {
     assert.deepEqual(nodeFlagsFor("worker"), ["--max-semi-space-size=1"]);
-    assert.deepEqual(nodeFlagsFor("coordinator"), ["--max-semi-space-size=2"]);
+    assert.deepEqual(nodeFlagsFor("coordinator"), ["--max-semi-space-size=1"]);
     assert.deepEqual(inheritedFlags(["--max-semi-space-size=2", "--import", "tsx"]), ["--import", "tsx"]);
   });
 });
