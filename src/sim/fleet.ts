@@ -91,9 +91,43 @@ export async function enrollNode(coordinatorUrl: string, nodeId: string, options
   return { key, jwt: reply.jwt };
 }
 
-/** A heartbeat of an idle simulated node with `running` of `max` task slots taken. */
-export function simHeartbeat(nodeId: string, seq: number, running: number, max: number): Uint8Array {
-  return encodeMessage({ v: PROTOCOL_VERSION, node_id: nodeId, ts: Date.now(), seq, load: { cpu: 0, memory: 0, disk: 0, running_tasks: running, max_concurrent_tasks: max } });
+/** A heartbeat of a simulated node: idle, since its tasks finish the moment they are accepted. */
+export function simHeartbeat(nodeId: string, seq: number, max: number): Uint8Array {
+  return encodeMessage({ v: PROTOCOL_VERSION, node_id: nodeId, ts: Date.now(), seq, load: { cpu: 0, memory: 0, disk: 0, running_tasks: 0, max_concurrent_tasks: max } });
+}
+
+/**
+ * A durable task as a simulated node runs it: acknowledge the assignment, report it started, and
+ * send `done` (exit 0, no output) until the coordinator records it (at most 20 tries). The task
+ * takes no time and its slot is free once the result is sent, as on a real worker, so a simulated
+ * node is never busy. Returns whether it was an assignment; `onRecorded` runs once the coordinator
+ * acknowledged the result.
+ */
+export function answerTask(nc: NatsConnection, msg: Msg, nodeId: string, subjects: Subjects, onRecorded?: (taskId: string) => void): boolean {
+  const message = decodeMessage(msg.data, TaskMessageSchema);
+  const ack = (status: string): void => {
+    msg.respond(encodeMessage({ v: PROTOCOL_VERSION, task_id: message.task_id, attempt: message.attempt, node_id: nodeId, status }));
+  };
+  if (message.type !== "assign") {
+    ack("unknown");
+    return false;
+  }
+  ack("accepted");
+  const now = Date.now();
+  const base = { v: PROTOCOL_VERSION, node_id: nodeId, task_id: message.task_id, attempt: message.attempt };
+  const events = subjects.taskEvents(nodeId);
+  nc.publish(events, encodeMessage({ ...base, type: "started", ts: now }));
+  const done = encodeMessage({ ...base, type: "done", state: "succeeded", exit_code: 0, signal: null, stdout: "", stderr: "", truncated: false, started_at: now, finished_at: Date.now() });
+  let tries = 0;
+  const send = (): void => {
+    if (nc.isClosed() || tries++ > 20) return;
+    nc.request(events, done, { timeout: 10_000 }).then(
+      () => onRecorded?.(message.task_id),
+      () => setTimeout(send, 500),
+    );
+  };
+  send();
+  return true;
 }
 
 /** Run `work` over `items` with at most `limit` in flight; the first failure is thrown after the others settle. */
@@ -114,7 +148,6 @@ export async function inBatches<T>(items: readonly T[], limit: number, work: (it
 
 interface SimNodeState {
   id: string;
-  running: number;
   seq: number;
   silent: boolean;
   /** When this node last published a heartbeat (Date.now()). */
@@ -140,7 +173,7 @@ export class SimFleet {
     if (!Number.isInteger(this.options.nodes) || this.options.nodes < 1) throw new Error(`--nodes must be a whole number of at least 1 (got ${this.options.nodes})`);
     if (!Number.isInteger(this.options.connections) || this.options.connections < 1) throw new Error(`--connections must be a whole number of at least 1 (got ${this.options.connections})`);
     this.ids = Array.from({ length: this.options.nodes }, (_, i) => `${this.options.prefix}-${i}`);
-    for (const id of this.ids) this.nodes.set(id, { id, running: 0, seq: 0, silent: false, lastBeat: 0 });
+    for (const id of this.ids) this.nodes.set(id, { id, seq: 0, silent: false, lastBeat: 0 });
   }
 
   /** Enroll every node (`onProgress` after each), then connect and start answering and beating. */
@@ -168,7 +201,11 @@ export class SimFleet {
     const s = this.subjects;
     nc.subscribe(s.exec(node.id), { callback: guardedCallback(log, "sim exec", (msg) => this.answerExec(msg, node, false)) });
     nc.subscribe(s.broadcast("exec"), { callback: guardedCallback(log, "sim broadcast", (msg) => this.answerExec(msg, node, true)) });
-    nc.subscribe(s.task(node.id), { callback: guardedCallback(log, "sim task", (msg) => this.onTask(nc, msg, node)) });
+    nc.subscribe(s.task(node.id), {
+      callback: guardedCallback(log, "sim task", (msg) => {
+        if (!node.silent && answerTask(nc, msg, node.id, s)) this.counters.tasks += 1;
+      }),
+    });
   }
 
   /** Answer an exec or a broadcast as a worker does, for a command that ran in no time and exited 0. */
@@ -187,37 +224,13 @@ export class SimFleet {
     msg.respond(encodeMessage({ v: PROTOCOL_VERSION, id, node_id: node.id, status: "ok", exit_code: 0, signal: null, stdout: "", stderr: "", duration_ms: 0, truncated: false }));
   }
 
-  /** Durable tasks: acknowledge, report started, and send done until the coordinator records it. */
-  private onTask(nc: NatsConnection, msg: Msg, node: SimNodeState): void {
-    if (node.silent) return;
-    const message = decodeMessage(msg.data, TaskMessageSchema);
-    const ack = (status: string): void => {
-      msg.respond(encodeMessage({ v: PROTOCOL_VERSION, task_id: message.task_id, attempt: message.attempt, node_id: node.id, status }));
-    };
-    if (message.type !== "assign") return ack("unknown");
-    if (node.running >= this.options.maxConcurrentTasks) return ack("busy");
-    ack("accepted");
-    this.counters.tasks += 1;
-    const now = Date.now();
-    const base = { v: PROTOCOL_VERSION, node_id: node.id, task_id: message.task_id, attempt: message.attempt };
-    const events = this.subjects.taskEvents(node.id);
-    nc.publish(events, encodeMessage({ ...base, type: "started", ts: now }));
-    const done = encodeMessage({ ...base, type: "done", state: "succeeded", exit_code: 0, signal: null, stdout: "", stderr: "", truncated: false, started_at: now, finished_at: Date.now() });
-    let tries = 0;
-    const send = (): void => {
-      if (nc.isClosed() || tries++ > 20) return;
-      nc.request(events, done, { timeout: 10_000 }).catch(() => setTimeout(send, 500));
-    };
-    send();
-  }
-
   private startHeartbeats(nc: NatsConnection, mine: SimNodeState[]): void {
     const max = this.options.maxConcurrentTasks;
     const buckets: SimNodeState[][] = Array.from({ length: TICKS }, () => []);
     mine.forEach((node, i) => buckets[i % TICKS]?.push(node));
     const beat = (node: SimNodeState): void => {
       if (node.silent) return;
-      nc.publish(this.subjects.heartbeat(node.id), simHeartbeat(node.id, node.seq++, node.running, max));
+      nc.publish(this.subjects.heartbeat(node.id), simHeartbeat(node.id, node.seq++, max));
       node.lastBeat = Date.now();
       this.counters.heartbeats += 1;
     };

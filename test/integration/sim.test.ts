@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { inheritedFlags, nodeFlagsFor } from "../../src/launch/node-flags.js";
-import { runCli, spawnCli, TestFleet, waitFor } from "../helpers/fleet.js";
+import { runCli, spawnCli, TestFleet, waitFor, type ConfigOverrides } from "../helpers/fleet.js";
 
 /** Lines of JSON a child prints on stdout, as they come. */
 function jsonLines(child: ChildProcess): Array<Record<string, unknown>> {
@@ -24,21 +24,26 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
-describe("ocf sim", () => {
-  // Not auto-approving: the simulator approves its own nodes through the admin API.
-  const fleet = new TestFleet({ coordinator: { heartbeat_timeout: 10, heartbeat_check_interval: 0.5, enroll_rate_per_minute: 100_000 } });
-  let env: NodeJS.ProcessEnv = {};
-  let config = "";
+/** A nats-server and a coordinator for the suite (before/after hooks), and what `ocf sim` needs to reach them. */
+function coordinatorForSim(coordinator: ConfigOverrides["coordinator"]): { fleet: TestFleet; cli: { env: NodeJS.ProcessEnv; config: string } } {
+  const fleet = new TestFleet({ coordinator });
+  const cli = { env: {} as NodeJS.ProcessEnv, config: "" };
   before(async () => {
     await fleet.startNats();
     await fleet.startCoordinator();
-    env = { OCF_URL: fleet.coordinator?.url, OCF_TOKEN: fleet.token };
-    config = fleet.configFile("sim");
+    cli.env = { OCF_URL: fleet.coordinator?.url, OCF_TOKEN: fleet.token };
+    cli.config = fleet.configFile("sim");
   });
   after(() => fleet.close());
+  return { fleet, cli };
+}
+
+describe("ocf sim", () => {
+  // Not auto-approving: the simulator approves its own nodes through the admin API.
+  const { fleet, cli } = coordinatorForSim({ heartbeat_timeout: 10, heartbeat_check_interval: 0.5, enroll_rate_per_minute: 100_000 });
 
   test("--nodes: enrolled for real, answer broadcasts and exec, heartbeat, and leave the fleet on Ctrl-C", async () => {
-    const child = spawnCli(["sim", "-c", config, "--json", "--nodes", "60", "--prefix", "mx", "--label", "pool=sim", "--heartbeat", "1s"], env);
+    const child = spawnCli(["sim", "-c", cli.config, "--json", "--nodes", "60", "--prefix", "mx", "--label", "pool=sim", "--heartbeat", "1s"], cli.env);
     const lines = jsonLines(child);
     const ready = await waitFor("sim ready", () => lines.find((line) => line.ready === true), 60_000, 50);
     assert.equal(ready.nodes, 60);
@@ -64,7 +69,7 @@ describe("ocf sim", () => {
   });
 
   test("--processes: full worker processes run real commands", async () => {
-    const child = spawnCli(["sim", "-c", config, "--json", "--processes", "2", "--prefix", "pw", "--label", "pool=proc", "--duration", "60s"], env);
+    const child = spawnCli(["sim", "-c", cli.config, "--json", "--processes", "2", "--prefix", "pw", "--label", "pool=proc", "--duration", "60s"], cli.env);
     const lines = jsonLines(child);
     const ready = await waitFor("workers ready", () => lines.find((line) => line.ready === true), 90_000, 100);
     assert.equal(ready.mode, "processes");
@@ -80,13 +85,13 @@ describe("ocf sim", () => {
   });
 
   test("bad input is refused with what was wrong", async () => {
-    const none = await runCli(["sim", "-c", config], { env });
+    const none = await runCli(["sim", "-c", cli.config], { env: cli.env });
     assert.equal(none.code, 2);
     assert.match(none.stderr, /give exactly one of --nodes N or --processes N/);
-    const zero = await runCli(["sim", "-c", config, "--nodes", "0"], { env });
+    const zero = await runCli(["sim", "-c", cli.config, "--nodes", "0"], { env: cli.env });
     assert.equal(zero.code, 2);
     assert.match(zero.stderr, /--nodes must be a whole number from 1 to 100000 \(got "0"\)/);
-    const many = await runCli(["sim", "-c", config, "--processes", "500"], { env });
+    const many = await runCli(["sim", "-c", cli.config, "--processes", "500"], { env: cli.env });
     assert.equal(many.code, 2);
     assert.match(many.stderr, /--processes must be a whole number from 1 to 200/);
     const help = await runCli(["sim", "--help"]);
@@ -102,19 +107,10 @@ describe("ocf sim", () => {
 });
 
 describe("ocf sim against a coordinator that limits joins", () => {
-  const fleet = new TestFleet({ coordinator: { enroll_rate_per_minute: 10, auto_approve: true } });
-  let env: NodeJS.ProcessEnv = {};
-  let config = "";
-  before(async () => {
-    await fleet.startNats();
-    await fleet.startCoordinator();
-    env = { OCF_URL: fleet.coordinator?.url, OCF_TOKEN: fleet.token };
-    config = fleet.configFile("sim");
-  });
-  after(() => fleet.close());
+  const { fleet, cli } = coordinatorForSim({ enroll_rate_per_minute: 10, auto_approve: true });
 
   test("the rate limit is named with the setting to raise, and the nodes it enrolled are removed again", async () => {
-    const result = await runCli(["sim", "-c", config, "--nodes", "30", "--prefix", "rl"], { env, timeoutMs: 60_000 });
+    const result = await runCli(["sim", "-c", cli.config, "--nodes", "30", "--prefix", "rl"], { env: cli.env, timeoutMs: 60_000 });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /raise coordinator\.enroll_rate_per_minute/);
     assert.match(result.stderr, /removed the \d+ node\(s\) it had enrolled/);
