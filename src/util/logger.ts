@@ -58,7 +58,8 @@ export interface AuditFile {
   flush(): void;
 }
 
-const SECRET_KEYS = new Set(["token", "authorization", "seed", "jwt"]);
+/** The field names the loggers redact (REDACT_PATHS without their parent paths), censored at any depth. */
+const SECRET_KEYS = new Set(REDACT_PATHS.map((path) => path.slice(path.lastIndexOf(".") + 1)));
 
 /**
  * The audit trail file (`<dir>/audit.log`). A broadcast to 10,000 nodes is 10,000 lines: written
