@@ -35,6 +35,12 @@ export interface ShellResult {
   spawn_error?: string;
 }
 
+/**
+ * Waits for one line on fd 3, closes it and becomes the program ($0 with its arguments). A missing
+ * program then shows as exit 127 with the shell's message rather than as a spawn error.
+ */
+const GATE_SCRIPT = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
+
 /** Grace between SIGTERM and SIGKILL when a command is stopped. */
 const KILL_GRACE_MS = 1000;
 /** How long to wait for pipes to close after the shell exits (a detached grandchild may hold them). */
@@ -84,14 +90,24 @@ export function runProgram(file: string, args: string[], options: ShellOptions):
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
 
-    const child = spawn(file, args, {
+    // With onSpawn (durable tasks) the program waits at a gate until onSpawn has returned, so
+    // the caller has journaled the process group before anything of the command runs: a worker
+    // killed in between leaves nothing its next start cannot find. If the worker dies before
+    // opening the gate, the pipe reaches EOF and the program never starts.
+    const gated = options.onSpawn !== undefined;
+    const child = spawn(gated ? "/bin/sh" : file, gated ? ["-c", GATE_SCRIPT, file, ...args] : args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       detached: true,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: gated ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"],
     });
     const pid = child.pid;
     if (pid !== undefined) options.onSpawn?.(pid);
+    const gate = child.stdio[3];
+    if (gate && "write" in gate) {
+      gate.on("error", () => undefined);
+      gate.end("go\n");
+    }
     // stdin carries the input (if any) and is closed at once; a program that does not read it
     // closes the pipe early, which is not an error.
     child.stdin.on("error", () => undefined);

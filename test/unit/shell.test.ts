@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { runShell, type ShellOptions } from "../../src/worker/shell.js";
+import { spawn } from "node:child_process";
+import { runProgram, runShell, type ShellOptions } from "../../src/worker/shell.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ocf-shell-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -175,6 +176,53 @@ describe("runShell", () => {
     assert.ok(Number.isInteger(pid) && pid > 1, `pid ${result.stdout}`);
     try {
       await waitUntilDead(pid);
+    } finally {
+      reap(pid);
+    }
+  });
+
+  test("with onSpawn, nothing of the command runs before onSpawn returns; then it runs as usual in that process group", async () => {
+    const marker = join(dir, "gate-marker");
+    let pgid = 0;
+    let seenEarly: boolean | undefined;
+    const result = await runShell(`touch ${marker}; echo $$; cat; echo err >&2; exit 3`, {
+      ...base,
+      input: "from stdin\n",
+      onSpawn: (id) => {
+        pgid = id;
+        const until = Date.now() + 300;
+        while (Date.now() < until) {
+          // hold the caller, as a slow journal write would
+        }
+        seenEarly = existsSync(marker);
+      },
+    });
+    assert.equal(seenEarly, false, "the command ran before onSpawn returned");
+    assert.ok(existsSync(marker));
+    assert.equal(result.exit_code, 3);
+    assert.equal(result.stdout, `${pgid}\nfrom stdin\n`, "the command is the process onSpawn was given");
+    assert.equal(result.stderr, "err\n");
+    const program = await runProgram("/bin/sh", ["-c", 'printf "%s|" "$@"; [ -e /proc/$$/fd/3 ] && echo fd3-open || echo fd3-closed', "x", "a b", "c"], { ...base, onSpawn: () => undefined });
+    assert.equal(program.exit_code, 0);
+    assert.equal(program.stdout, "a b|c|fd3-closed\n", "arguments pass unchanged and the gate's fd 3 is closed in the program");
+  });
+
+  test("a caller that dies inside onSpawn leaves the command not started and nothing running", async () => {
+    const marker = join(dir, "never-started");
+    const pidFile = join(dir, "gate-pid");
+    const script = [
+      `import { writeFileSync } from "node:fs";`,
+      `const { runShell } = await import(${JSON.stringify(join(import.meta.dirname, "..", "..", "src", "worker", "shell.ts"))});`,
+      `await runShell(${JSON.stringify(`touch ${marker}; sleep 30`)}, { timeoutMs: 60000, maxOutputBytes: 1000, onSpawn: (pid) => { writeFileSync(${JSON.stringify(pidFile)}, String(pid)); process.kill(process.pid, "SIGKILL"); } });`,
+    ].join("\n");
+    const caller = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: "ignore" });
+    const signal = await new Promise((resolve) => caller.once("exit", (_code, sig) => resolve(sig)));
+    assert.equal(signal, "SIGKILL");
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    try {
+      await waitUntilDead(pid);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(existsSync(marker), false, "the command started although its caller died before opening the gate");
     } finally {
       reap(pid);
     }
