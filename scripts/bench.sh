@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench [-- --quick | --skip ... | --processes N | --max-nodes N]: the benchmark from a fresh
-# clone. Node 24 from .runtime/ when the system Node is older (as npm test does), dependencies and
+# clone; `bash scripts/bench.sh soak [--minutes N ...]` (npm run soak) runs the soak test the same way. Node 24 from .runtime/ when the system Node is older (as npm test does), dependencies and
 # nats-server when missing, a current build, then bench/run.ts. ssh baselines want openssh-server,
 # openssh-client and pssh (and ansible); what is missing is reported, not guessed.
 set -euo pipefail
@@ -13,4 +13,9 @@ ocf_ensure_node
 [ -d node_modules/tsx ] || npm ci --no-audit --no-fund --loglevel=error
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || ocf_ensure_nats
 npm run build --silent
-exec node --import tsx bench/run.ts "$@"
+entry=bench/run.ts
+if [ "${1:-}" = soak ]; then
+  entry=bench/soak.ts
+  shift
+fi
+exec node --import tsx "$entry" "$@"
