@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { FleetClient, type ClientError } from "../../src/client/client.js";
 import type { TaskView } from "../../src/protocol/api.js";
+import { stopChild } from "../../src/sim/processes.js";
 import { freePort } from "../../src/util/net.js";
 import { runCli, spawnCli, TestFleet, waitFor } from "../helpers/fleet.js";
 
@@ -303,6 +304,14 @@ describe("durable tasks survive crashes (child processes, SIGKILL)", { timeout: 
   });
 
   test("restart nats-server mid-run: nothing lost, nothing run twice", async () => {
+    // The promise is for an outage shorter than the heartbeat timeout (a longer one marks the nodes
+    // offline and their attempts lost, by design). The outage below lasts 1 s plus nats-server's
+    // start plus the clients' reconnect wait (1–1.5 s per try): 2–3.5 s on a busy machine, over the
+    // 2 s this block's coordinator uses, so this test restarts it with 15 s.
+    if (coordinator) await stopChild(coordinator);
+    fleet.configFile("coordinator", { coordinator: { heartbeat_timeout: 15 } });
+    await startCoordinator();
+    await waitFor("workers online", async () => (await fleet.client.nodes()).filter((n) => n.status === "online" && n.labels.pool === "crash2").length === 2, 30_000, 200);
     const log = join(fleet.dir, "nats-runs.log");
     const tasks = await fleet.client.submitTasks(Array.from({ length: 60 }, (_, i) => ({ command: `echo n-${i} >> ${log}; sleep 0.1`, labels: { pool: "crash2" } })));
     await waitFor("under way", async () => existsSync(log) && readFileSync(log, "utf8").split("\n").length > 5, 20_000, 50);
