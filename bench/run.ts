@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, relative } from "node:path";
+import { parseArgs } from "node:util";
 import { benchExec } from "./sections/exec.js";
 import { benchScale, type ScaleStep } from "./sections/scale.js";
 import { benchTasks } from "./tasks.js";
@@ -23,15 +24,43 @@ import type { BenchRow, SectionResult } from "./lib/stats.js";
 import { REPO_ROOT } from "../test/helpers/fleet.js";
 import { methodText } from "./lib/method.js";
 
-const argv = process.argv.slice(2);
-const quick = argv.includes("--quick");
-const flag = (name: string): string | undefined => {
-  const at = argv.indexOf(name);
-  return at >= 0 ? argv[at + 1] : undefined;
+const SECTIONS = ["exec", "ssh", "openclaw", "scale", "tasks"];
+const USAGE = `usage: npm run bench [-- options]
+  --quick            small counts, < 2 minutes (CI); OpenClaw's section only with --openclaw
+  --openclaw         with --quick: measure OpenClaw's node path too
+  --skip LIST        comma-separated sections to leave out: ${SECTIONS.join(",")}
+  --processes N      full worker processes in the scale section (1-200; default 100, quick 10)
+  --max-nodes N      simulated nodes to reach (default 10000, quick 1100)
+  -h, --help         this text
+Writes bench/results/<stamp>.json, .md and .svg; a full run also rewrites BENCHMARKS.md.`;
+const fail = (message: string): never => {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
 };
-const skip = new Set((flag("--skip") ?? "").split(",").filter(Boolean));
-const processes = Number(flag("--processes") ?? (quick ? 10 : 100));
-const maxNodes = Number(flag("--max-nodes") ?? (quick ? 1100 : 10_000));
+const options = ((): { quick?: boolean; openclaw?: boolean; skip?: string; processes?: string; "max-nodes"?: string; help?: boolean } => {
+  try {
+    return parseArgs({
+      options: { quick: { type: "boolean" }, openclaw: { type: "boolean" }, skip: { type: "string" }, processes: { type: "string" }, "max-nodes": { type: "string" }, help: { type: "boolean", short: "h" } },
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+})();
+if (options.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const quick = options.quick === true;
+const wholeNumber = (name: string, text: string | undefined, fallback: number, max: number): number => {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  return Number.isInteger(value) && value >= 1 && value <= max ? value : fail(`--${name} must be a whole number from 1 to ${max}, not "${text}"`);
+};
+const skip = new Set((options.skip ?? "").split(",").filter(Boolean));
+for (const name of skip) if (!SECTIONS.includes(name)) fail(`--skip: unknown section "${name}" (sections: ${SECTIONS.join(", ")})`);
+const processes = wholeNumber("processes", options.processes, quick ? 10 : 100, 200);
+const maxNodes = wholeNumber("max-nodes", options["max-nodes"], quick ? 1100 : 10_000, 100_000);
 const started = Date.now();
 const log = (line: string): void => {
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
@@ -66,7 +95,7 @@ async function section(name: string, run: () => Promise<SectionResult>): Promise
 
 await section("exec", () => benchExec({ quick, log, runs: quick ? 50 : 300, cliRuns: quick ? 5 : 30, idleMs: quick ? 5000 : 10_000 }));
 await section("ssh", () => measureSsh({ quick, log, runs: quick ? 10 : 100, fanoutRuns: quick ? 2 : 10, targets: 20 }));
-if (quick && !argv.includes("--openclaw")) skipped.push("openclaw: not in --quick (installs ~840 MB and starts a gateway; run npm run bench)");
+if (quick && options.openclaw !== true) skipped.push("openclaw: not in --quick (installs ~840 MB and starts a gateway; run npm run bench)");
 else await section("openclaw", () => measureOpenClaw({ quick, log, runs: quick ? 5 : 20 }));
 await section("scale", () => benchScale({ quick, log, processes, steps, broadcastRuns: quick ? 5 : 20, heartbeatWindowMs: quick ? 5000 : 30_000 }));
 await section("tasks", async () => ({

@@ -12,7 +12,10 @@ export OCF_ROOT
 ocf_ensure_node
 [ -d node_modules/tsx ] || npm ci --no-audit --no-fund --loglevel=error
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || ocf_ensure_nats
-npm run build --silent
+case " $* " in
+  *" --help "* | *" -h "*) ;; # help needs no build
+  *) npm run build --silent ;;
+esac
 entry=bench/run.ts
 if [ "${1:-}" = soak ]; then
   entry=bench/soak.ts
