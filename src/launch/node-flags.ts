@@ -4,16 +4,23 @@
  * or a heartbeat-driven coordinator never needs; 1 MB semi-spaces for both (BENCHMARKS.md: idle
  * worker 121 -> ~90 MB; coordinator with 10,000 heartbeating nodes ~220 -> ~142 MB, where 2 MB gave
  * ~148 MB; broadcast to 10,000 stays within its target).
+ * A worker's JavaScript is glue around fork/exec, pipes and native crypto: V8's optimizing compilers
+ * (Maglev, TurboFan) bring it no measurable speed (exec `true` 2.56 vs 2.73-2.84 ms, 1 MB of output
+ * 29.5-31.7 ms either way) but page in ~7 MB of their own code and keep optimized code on the heap:
+ * idle worker ~88 -> ~78 MB. The coordinator keeps them (10,000 nodes' heartbeats and broadcasts).
  */
 export type ProcessRole = "worker" | "coordinator";
 
-const SEMI_SPACE_MB: Record<ProcessRole, number> = { worker: 1, coordinator: 1 };
+const ROLE_FLAGS: Record<ProcessRole, readonly string[]> = {
+  worker: ["--max-semi-space-size=1", "--no-opt", "--no-maglev"],
+  coordinator: ["--max-semi-space-size=1"],
+};
 
 export function nodeFlagsFor(role: ProcessRole): string[] {
-  return [`--max-semi-space-size=${SEMI_SPACE_MB[role]}`];
+  return [...ROLE_FLAGS[role]];
 }
 
 /** A parent's own Node flags minus the ones this module sets per role. */
 export function inheritedFlags(execArgv: readonly string[]): string[] {
-  return execArgv.filter((flag) => !flag.startsWith("--max-semi-space-size"));
+  return execArgv.filter((flag) => !flag.startsWith("--max-semi-space-size") && flag !== "--no-opt" && flag !== "--no-maglev");
 }

@@ -100,9 +100,9 @@ describe("ocf sim", () => {
   });
 
   test("role flags: a small young generation per role, the parent's own flag not inherited", () => {
-    assert.deepEqual(nodeFlagsFor("worker"), ["--max-semi-space-size=1"]);
+    assert.deepEqual(nodeFlagsFor("worker"), ["--max-semi-space-size=1", "--no-opt", "--no-maglev"]);
     assert.deepEqual(nodeFlagsFor("coordinator"), ["--max-semi-space-size=1"]);
-    assert.deepEqual(inheritedFlags(["--max-semi-space-size=2", "--import", "tsx"]), ["--import", "tsx"]);
+    assert.deepEqual(inheritedFlags(["--max-semi-space-size=2", "--no-opt", "--import", "tsx", "--no-maglev"]), ["--import", "tsx"]);
   });
 });
 
