@@ -3,9 +3,10 @@
  * terminal. Secrets must never be passed to the logger; `redact` covers the usual field names.
  */
 import { mkdirSync, openSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import pino, { type Logger, type StreamEntry } from "pino";
-import pretty from "pino-pretty";
+import type PinoPretty from "pino-pretty";
 import type { LogLevel } from "../config/schema.js";
 
 export type { Logger } from "pino";
@@ -24,6 +25,14 @@ export interface LoggerOptions {
 
 export const REDACT_PATHS = ["token", "*.token", "authorization", "*.authorization", "seed", "*.seed", "headers.authorization", "jwt", "*.jwt"];
 
+/**
+ * pino-pretty and what it pulls in cost a process ~5 MB; only a terminal needs it, so it is loaded
+ * then (services log JSON), synchronously, from the installation's node_modules.
+ */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)("pino-pretty") as typeof PinoPretty;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const streams: StreamEntry[] = [];
   if (options.dir !== undefined) {
@@ -39,7 +48,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.console === "text") {
     streams.push({
       level: "trace",
-      stream: pretty({ colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss", ignore: "pid,hostname", sync: true }),
+      stream: loadPretty()({ colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss", ignore: "pid,hostname", sync: true }),
     });
   } else if (options.console === "json") {
     streams.push({ level: "trace", stream: pino.destination({ dest: 1, sync: true }) });
