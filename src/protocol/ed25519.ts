@@ -3,7 +3,7 @@
  * few milliseconds each; a fleet joining at once needs one verify (the signed join) and one sign
  * (the node's JWT) per node, so both run through node:crypto instead.
  */
-import { createPrivateKey, createPublicKey, sign as signNative, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, sign as signNative, verify as verifyNative, type KeyObject } from "node:crypto";
 import { Prefix, type KeyPair } from "@nats-io/nkeys";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 
@@ -42,4 +42,23 @@ export function nativeSigner(key: KeyPair): KeyPair {
   };
   signers.set(key, signer);
   return signer;
+}
+
+/**
+ * @nats-io/jwt's decode (the claims of a NATS JWT whose signature by its issuer checks out) with the
+ * signature verified natively: the pure-JS verify costs ~15 ms, ~60 ms in a worker (no optimizing
+ * compiler there). Same checks: three parts, typ JWT, alg ed25519 or ed25519-nkey, issuer's signature.
+ */
+export function decodeVerifiedJwt<T extends { iss?: string }>(jwt: string): T {
+  const chunks = jwt.split(".");
+  if (chunks.length !== 3) throw new Error(`invalid jwt - ${chunks.length} chunks`);
+  const [head, body, sig] = chunks as [string, string, string];
+  const header = JSON.parse(Buffer.from(head, "base64url").toString("utf8")) as { typ?: string; alg?: string };
+  if (header.typ !== "jwt" && header.typ !== "JWT") throw new Error(`not a nats jwt - typ ${String(header.typ)}`);
+  if (header.alg !== "ed25519" && header.alg !== "ed25519-nkey") throw new Error(`not a nats jwt - alg ${String(header.alg)}`);
+  const claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as T;
+  if (typeof claims.iss !== "string") throw new Error("the jwt names no issuer");
+  const signed = header.alg === "ed25519-nkey" ? `${head}.${body}` : body;
+  if (!verifyNative(null, Buffer.from(signed), nativePublicKey(claims.iss), Buffer.from(sig, "base64url"))) throw new Error("sig verification failed");
+  return claims;
 }

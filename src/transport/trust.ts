@@ -8,8 +8,8 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { nativeSigner } from "../protocol/ed25519.js";
-import { decode as decodeJwt, encodeAccount, encodeOperator, encodeUser } from "@nats-io/jwt";
+import { decodeVerifiedJwt, nativeSigner } from "../protocol/ed25519.js";
+import { encodeAccount, encodeOperator, encodeUser } from "@nats-io/jwt";
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../protocol/subjects.js";
@@ -180,7 +180,7 @@ export class TrustStore {
 export function verifyNodeJwt(jwt: string, publicKey: string): { account: string; issuedAt: number } {
   let claims: { sub?: string; iss?: string; iat?: number; nats?: { type?: string } };
   try {
-    claims = decodeJwt(jwt);
+    claims = decodeVerifiedJwt(jwt);
   } catch (error) {
     throw new Error(`the credentials are not a valid signed NATS JWT: ${(error as Error).message}`, { cause: error });
   }

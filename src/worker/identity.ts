@@ -1,17 +1,19 @@
 /** The node's Ed25519 identity (an nkeys user key), created on first start, kept 0600 in the state dir. */
 import { join } from "node:path";
 import { createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
+import { nativeSigner } from "../protocol/ed25519.js";
 import { readPrivateFile, writeFileAtomic } from "../util/files.js";
 
 export const IDENTITY_FILE = "identity.seed";
 
+/** The key comes back with native Ed25519 (nkeys recomputes the public key in pure JS on every use). */
 export function loadOrCreateIdentity(stateDir: string): { key: KeyPair; created: boolean; path: string } {
   const path = join(stateDir, IDENTITY_FILE);
   const existing = readPrivateFile(path)?.trim();
   if (existing) {
     let key: KeyPair;
     try {
-      key = fromSeed(new TextEncoder().encode(existing));
+      key = nativeSigner(fromSeed(new TextEncoder().encode(existing)));
     } catch (error) {
       throw new Error(`${path} does not hold a valid node key (${(error as Error).message}); move it away to create a new identity`, { cause: error });
     }
@@ -20,7 +22,7 @@ export function loadOrCreateIdentity(stateDir: string): { key: KeyPair; created:
     }
     return { key, created: false, path };
   }
-  const key = createUser();
+  const key = nativeSigner(createUser());
   writeFileAtomic(path, `${new TextDecoder().decode(key.getSeed())}\n`, 0o600);
   return { key, created: true, path };
 }
