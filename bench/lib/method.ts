@@ -100,7 +100,7 @@ Each miss was profiled (\`node --cpu-prof\`, heap snapshots, \`/proc/<pid>/smaps
 | enrollment storm, 1,000 nodes | 54.2 s | ~1.7 s | 70 % of the CPU in pure-JS Ed25519: nkeys recomputes the account's public key on every call and signs in JS. Joins are verified, node JWTs signed and keys derived with node:crypto (\`src/protocol/ed25519.ts\`); a join no longer sorts every node to find a key's owner |
 | \`ocf exec\` whole process | 402 ms | ~150 ms | every run loaded every command's modules (coordinator, SQLite, MCP SDK) and fetch's engine (undici, ~100 ms). Commands load their heavy parts lazily, JSON calls use node:http, the compile cache is on, \`bin/ocf\` runs a bundled CLI (\`dist/ocf/\`) and finds Node without starting a process |
 | broadcast to 10,000 | 310 ms | ~235 ms | a quarter of it wrote 10,000 audit lines through pino, one \`write\` each; the audit file is now written once per batch (still before the answer) |
-| idle worker RSS | 129 MB | 89–95 MB (run to run) | the whole CLI loaded (−7 MB), V8's 16 MB semi-spaces (\`--max-semi-space-size=1\` for workers: −25 MB), module loading (bundle: −8 MB) |
+| idle worker RSS | 129 MB | ~77–78 MB | the whole CLI loaded (−7 MB); V8's 16 MB semi-spaces (\`--max-semi-space-size=1\`: −25 MB); module loading (bundle: −8 MB); V8's optimizing compilers, which a worker's glue code does not need (\`--no-opt --no-maglev\`: −7 to −10 MB, exec latency unchanged); pure-JS Ed25519 at start (identity key, NATS nonce signature, JWT check: ~100 ms and hundreds of MB of garbage, leaving 32 MB of pooled V8 pages in most workers) now node:crypto; pino-pretty only on a terminal |
 | coordinator RSS, 10,000 nodes heartbeating | ~220 MB | ~142–150 MB (steady state) | 32 MB of young generation (\`--max-semi-space-size=1\`; 2 MB gave 145–153 MB), glibc malloc arenas (\`MALLOC_ARENA_MAX=2\`); set by \`bin/ocf\` and \`ocf up\` (\`src/launch/node-flags.ts\`) |
 
 Where a target is still missed:
@@ -108,12 +108,14 @@ Where a target is still missed:
 - **exec via the API ≤ 3 ms.** The floor on this machine (a spawn of \`sh -c true\` from Node plus
   one NATS round trip) is already ~2.9 ms and the worker alone answers in ~2.8 ms; the HTTP request,
   token check, audit row and second NATS hop add ~1 ms. Meeting 3 ms needs a cheaper process start
-  than Node's fork of a ~90 MB process (for example a small resident spawner), not a fix in the path.
-- **idle worker ≤ 60 MB.** Node 24 doing nothing is ~43 MB RSS here, much of it the \`node\`
-  binary's own pages (shared between processes; 52 MB of the coordinator's RSS is that binary); the
-  worker's libraries (zod, NATS, pino, ajv, yaml) add their code and heap. 60 MB needs a smaller
-  runtime or fewer libraries. (V8's \`--lite-mode\` stops the worker from starting, \`--jitless\`
-  breaks its enrollment, \`--max-old-space-size=32\` changes nothing.)
+  than Node's fork of a ~80 MB process (for example a small resident spawner), not a fix in the path.
+- **idle worker ≤ 60 MB.** Node 24 doing nothing is ~43 MB RSS here, most of it the \`node\`
+  binary's own pages (shared between processes). In the idle worker (\`/proc/<pid>/smaps\`) 43 MB
+  are that binary's pages (24 MB code, 19 MB read-only data: Node's built-in modules it loads) and
+  ~30 MB its heap (V8 holds ~17 MB of live objects: the libraries zod, NATS, pino, yaml and the
+  worker's own). 60 MB needs a smaller runtime or fewer libraries. (V8's \`--lite-mode\` stops the
+  worker from starting, \`--jitless\` breaks its enrollment, \`--max-old-space-size=32\` changes
+  nothing.)
 - Broadcasts to **full worker processes** are slower than to simulated nodes on one machine
   because every node forks \`sh\` on the same 2 cores (the workers report their own command times in
   the note); on a real fleet each node forks on its own CPU, adding one spawn (~3 ms) to the

@@ -65,6 +65,9 @@ export async function benchScale(options: ScaleOptions): Promise<SectionResult> 
       if (missing !== 0) throw new Error(`${name}: ${missing} results missing`);
     };
 
+    const fresh = await measureProcess([coordinatorPid], 2000);
+    rows.push({ section: "resources", id: "coordinator-rss-fresh", name: "coordinator RSS, 0 nodes, freshly started", unit: "MB", value: fresh.rssMb });
+
     // 1. Full worker processes: the check that the simulator's figures hold.
     if (options.processes > 0) {
       options.log(`scale: ${options.processes} full worker processes`);
@@ -85,7 +88,8 @@ export async function benchScale(options: ScaleOptions): Promise<SectionResult> 
 
     // 2. Multiplexed simulated nodes, step by step.
     const idle = await measureProcess([coordinatorPid], 2000);
-    rows.push({ section: "resources", id: "coordinator-rss-0", name: "coordinator RSS, 0 nodes online", unit: "MB", value: idle.rssMb });
+    const zeroName = options.processes > 0 ? `coordinator RSS, 0 nodes online, after ${options.processes} worker processes joined, took broadcasts and were removed` : "coordinator RSS, 0 nodes online";
+    rows.push({ section: "resources", id: "coordinator-rss-0", name: zeroName, unit: "MB", value: idle.rssMb });
     let total = 0;
     for (const [index, step] of options.steps.entries()) {
       const tier = `t${index}`;
