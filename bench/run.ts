@@ -13,7 +13,6 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, relative } from "node:path";
-import { parseArgs } from "node:util";
 import { benchExec } from "./sections/exec.js";
 import { benchScale, type ScaleStep } from "./sections/scale.js";
 import { benchTasks } from "./tasks.js";
@@ -23,6 +22,7 @@ import { markdownTable, svgChart, verdicts, type RunMeta } from "./lib/report.js
 import type { BenchRow, SectionResult } from "./lib/stats.js";
 import { REPO_ROOT } from "../test/helpers/fleet.js";
 import { methodText } from "./lib/method.js";
+import { scriptArgs } from "./lib/args.js";
 
 const SECTIONS = ["exec", "ssh", "openclaw", "scale", "tasks"];
 const USAGE = `usage: npm run bench [-- options]
@@ -33,34 +33,13 @@ const USAGE = `usage: npm run bench [-- options]
   --max-nodes N      simulated nodes to reach (default 10000, quick 1100)
   -h, --help         this text
 Writes bench/results/<stamp>.json, .md and .svg; a full run also rewrites BENCHMARKS.md.`;
-const fail = (message: string): never => {
-  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
-  process.exit(2);
-};
-const options = ((): { quick?: boolean; openclaw?: boolean; skip?: string; processes?: string; "max-nodes"?: string; help?: boolean } => {
-  try {
-    return parseArgs({
-      options: { quick: { type: "boolean" }, openclaw: { type: "boolean" }, skip: { type: "string" }, processes: { type: "string" }, "max-nodes": { type: "string" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: false,
-    }).values;
-  } catch (error) {
-    return fail((error as Error).message);
-  }
-})();
-if (options.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const args = scriptArgs("bench", USAGE, { quick: { type: "boolean" }, openclaw: { type: "boolean" }, skip: { type: "string" }, processes: { type: "string" }, "max-nodes": { type: "string" } });
+const options = args.values;
 const quick = options.quick === true;
-const wholeNumber = (name: string, text: string | undefined, fallback: number, max: number): number => {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  return Number.isInteger(value) && value >= 1 && value <= max ? value : fail(`--${name} must be a whole number from 1 to ${max}, not "${text}"`);
-};
 const skip = new Set((options.skip ?? "").split(",").filter(Boolean));
-for (const name of skip) if (!SECTIONS.includes(name)) fail(`--skip: unknown section "${name}" (sections: ${SECTIONS.join(", ")})`);
-const processes = wholeNumber("processes", options.processes, quick ? 10 : 100, 200);
-const maxNodes = wholeNumber("max-nodes", options["max-nodes"], quick ? 1100 : 10_000, 100_000);
+for (const name of skip) if (!SECTIONS.includes(name)) args.fail(`--skip: unknown section "${name}" (sections: ${SECTIONS.join(", ")})`);
+const processes = args.number("processes", quick ? 10 : 100, { whole: true, max: 200 });
+const maxNodes = args.number("max-nodes", quick ? 1100 : 10_000, { whole: true, max: 100_000 });
 const started = Date.now();
 const log = (line: string): void => {
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);

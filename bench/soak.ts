@@ -9,38 +9,19 @@
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { freePort } from "../src/util/net.js";
 import { spawnCli, TestFleet, waitFor } from "../test/helpers/fleet.js";
 import { SimNode } from "./sim-node.js";
+import { scriptArgs } from "./lib/args.js";
 
 const USAGE = `usage: npm run soak [-- --minutes N] [--nodes N]
   --minutes N   how long to run (default 1; fractions allowed)
   --nodes N     simulated nodes heartbeating every 5 s (default 1000)
   -h, --help    this text
 Writes bench/results/soak-<time>.csv and .svg; exits 1 on a rising memory or file-descriptor trend.`;
-const fail = (message: string): never => {
-  process.stderr.write(`soak: ${message}\n${USAGE}\n`);
-  process.exit(2);
-};
-const options = ((): { minutes?: string; nodes?: string; help?: boolean } => {
-  try {
-    return parseArgs({ options: { minutes: { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" } }, allowPositionals: false }).values;
-  } catch (error) {
-    return fail((error as Error).message);
-  }
-})();
-if (options.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const positive = (name: string, text: string | undefined, fallback: number, whole: boolean): number => {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  return Number.isFinite(value) && value > 0 && (!whole || Number.isInteger(value)) ? value : fail(`--${name} must be a ${whole ? "whole " : ""}number above 0, not "${text}"`);
-};
-const MINUTES = positive("minutes", options.minutes, 1, false);
-const NODES = positive("nodes", options.nodes, 1000, true);
+const args = scriptArgs("soak", USAGE, { minutes: { type: "string" }, nodes: { type: "string" } });
+const MINUTES = args.number("minutes", 1, { whole: false });
+const NODES = args.number("nodes", 1000, { whole: true });
 const SAMPLE_MS = 10_000;
 
 interface Sample {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # npm run bench [-- --quick | --skip ... | --processes N | --max-nodes N]: the benchmark from a fresh
-# clone; `bash scripts/bench.sh soak [--minutes N ...]` (npm run soak) runs the soak test the same way. Node 24 from .runtime/ when the system Node is older (as npm test does), dependencies and
-# nats-server when missing, a current build, then bench/run.ts. ssh baselines want openssh-server,
-# openssh-client and pssh (and ansible); what is missing is reported, not guessed.
+# clone. Node 24 from .runtime/ when the system Node is older (as npm test does), dependencies and
+# nats-server when missing, a current build, then bench/run.ts; with `soak` first (npm run soak
+# [-- --minutes N ...]) bench/soak.ts instead. ssh baselines want openssh-server, openssh-client and
+# pssh (and ansible); what is missing is reported, not guessed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OCF_ROOT="$(pwd)"
