@@ -20,7 +20,11 @@ export function nodeFlagsFor(role: ProcessRole): string[] {
   return [...ROLE_FLAGS[role]];
 }
 
-/** A parent's own Node flags minus the ones this module sets per role. */
+/** A flag's name without its value: `--max-semi-space-size=2` → `--max-semi-space-size`. */
+const flagName = (flag: string): string => flag.split("=", 1)[0] as string;
+const ROLE_FLAG_NAMES = new Set(Object.values(ROLE_FLAGS).flat().map(flagName));
+
+/** A parent's own Node flags minus the ones this module sets per role (whatever their value). */
 export function inheritedFlags(execArgv: readonly string[]): string[] {
-  return execArgv.filter((flag) => !flag.startsWith("--max-semi-space-size") && flag !== "--no-opt" && flag !== "--no-maglev");
+  return execArgv.filter((flag) => !ROLE_FLAG_NAMES.has(flagName(flag)));
 }
