@@ -102,12 +102,18 @@ export function runProgram(file: string, args: string[], options: ShellOptions):
       stdio: gated ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"],
     });
     const pid = child.pid;
-    if (pid !== undefined) options.onSpawn?.(pid);
     const gate = child.stdio[3];
-    if (gate && "write" in gate) {
-      gate.on("error", () => undefined);
-      gate.end("go\n");
+    gate?.on("error", () => undefined);
+    if (pid !== undefined) {
+      try {
+        options.onSpawn?.(pid);
+      } catch (error) {
+        // Not journaled: the gate stays shut (EOF), so the program never starts; the caller hears why.
+        gate?.destroy();
+        throw error;
+      }
     }
+    if (gate && "write" in gate) gate.end("go\n");
     // stdin carries the input (if any) and is closed at once; a program that does not read it
     // closes the pipe early, which is not an error.
     child.stdin.on("error", () => undefined);

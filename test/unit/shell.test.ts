@@ -228,6 +228,27 @@ describe("runShell", () => {
     }
   });
 
+  test("an onSpawn that throws (the journal could not be written) leaves the command not started and nothing running", async () => {
+    const marker = join(dir, "not-journaled");
+    let pid = 0;
+    await assert.rejects(
+      runShell(`touch ${marker}; sleep 30`, {
+        ...base,
+        onSpawn: (id) => {
+          pid = id;
+          throw new Error("ENOSPC: no space left on device");
+        },
+      }),
+      /ENOSPC/,
+    );
+    try {
+      await waitUntilDead(pid);
+      assert.equal(existsSync(marker), false, "the command started although it was never journaled");
+    } finally {
+      reap(pid);
+    }
+  });
+
   test("a shell that cannot start reports spawn_error", async () => {
     const result = await runShell("true", { ...base, shell: "/nonexistent/sh" });
     assert.match(result.spawn_error ?? "", /ENOENT/);
