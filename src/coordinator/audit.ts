@@ -5,58 +5,74 @@ import type { AuditFile } from "../util/logger.js";
 
 export type AuditInput = Omit<AuditEntry, "ts"> & { ts?: number };
 
-const DENIED_PER_MINUTE = 30;
+/**
+ * Actions anyone outside can cause at will: refused HTTP requests, refused joins, forged replies
+ * from a node. They are recorded at most LIMITED_PER_MINUTE a minute per action, so a flood can
+ * neither fill the disk nor slow the coordinator; the next recorded entry of that action says how
+ * many were left out (`detail.suppressed_before`).
+ */
+export const LIMITED_ACTIONS: ReadonlySet<string> = new Set(["auth.denied", "pairing.refused", "nats.forgery"]);
+/** Most entries of one limited action recorded per minute. */
+export const LIMITED_PER_MINUTE = 30;
 
 export class Auditor {
+  /** One window per limited action. */
+  private readonly windows = new Map<string, { start: number; count: number; suppressed: number }>();
+
   constructor(
     private readonly repo: AuditRepository,
     private readonly file: AuditFile,
     private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
-
-  private deniedWindow = { start: 0, count: 0, suppressed: 0 };
 
   record(entry: AuditInput): void {
     this.recordMany([entry]);
   }
 
   recordMany(entries: readonly AuditInput[]): void {
-    const now = Date.now();
-    const full: AuditEntry[] = entries.map((entry) => ({ ...entry, ts: entry.ts ?? now }));
+    const now = this.now();
+    const kept: AuditEntry[] = [];
+    for (const entry of entries) {
+      const admitted = LIMITED_ACTIONS.has(entry.action) ? this.admit(entry, now) : entry;
+      if (admitted) kept.push({ ...admitted, ts: admitted.ts ?? now });
+    }
+    if (kept.length === 0) return;
     try {
-      const ids = this.repo.recordMany(full);
-      full.forEach((entry, i) => this.file.append({ audit_id: ids[i], ...entry }, entry.action));
+      const ids = this.repo.recordMany(kept);
+      kept.forEach((entry, i) => this.file.append({ audit_id: ids[i], ...entry }, entry.action));
       this.file.flush();
     } catch (error) {
       // An audit failure must be loud but must not take the API down.
-      this.logger.error({ err: (error as Error).message, actions: full.map((e) => e.action) }, "could not write the audit log");
+      this.logger.error({ err: (error as Error).message, actions: kept.map((e) => e.action) }, "could not write the audit log");
     }
   }
 
-  /**
-   * Refused requests are recorded, at most DENIED_PER_MINUTE a minute, so a flood of bad tokens
-   * cannot fill the disk; the next recorded entry says how many were left out.
-   */
-  denied(detail: Record<string, unknown>): void {
-    const now = Date.now();
-    const window = this.deniedWindow;
-    if (now - window.start > 60_000) {
-      window.start = now;
-      window.count = 0;
+  /** The entry to record for a limited action (with the count left out before it), or undefined past the limit. */
+  private admit(entry: AuditInput, now: number): AuditInput | undefined {
+    let window = this.windows.get(entry.action);
+    if (!window || now - window.start > 60_000) {
+      window = { start: now, count: 0, suppressed: window?.suppressed ?? 0 };
+      this.windows.set(entry.action, window);
     }
-    if (window.count >= DENIED_PER_MINUTE) {
+    if (window.count >= LIMITED_PER_MINUTE) {
       window.suppressed += 1;
-      return;
+      return undefined;
     }
     window.count += 1;
     const suppressed = window.suppressed;
     window.suppressed = 0;
+    return suppressed ? { ...entry, detail: { ...(entry.detail ?? {}), suppressed_before: suppressed } } : entry;
+  }
+
+  /** A refused HTTP request (no token, wrong token, too small a scope, cross-site); limited as above. */
+  denied(detail: Record<string, unknown>): void {
     const { actor, ...rest } = detail;
     this.record({
       actor: typeof actor === "string" ? actor : "unknown",
       action: "auth.denied",
       status: typeof actor === "string" ? "forbidden" : "unauthorized",
-      detail: suppressed ? { ...rest, suppressed_before: suppressed } : rest,
+      detail: rest,
     });
   }
 }
