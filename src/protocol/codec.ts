@@ -15,15 +15,30 @@ export function errorReply(code: ErrorCode, message: string): ErrorReply {
   return { v: PROTOCOL_VERSION, error: { code, message } };
 }
 
-/** Turns a zod error into one line naming each bad field. */
+/** Quote a piece of untrusted text for a message: at most `max` characters, control characters escaped. */
+export function quoteUntrusted(value: string, max = 64): string {
+  const cut = value.length > max ? `${value.slice(0, max)}...` : value;
+  return JSON.stringify(cut);
+}
+
+/**
+ * Turns a zod error into one line naming each bad field (at most five, each path and message cut
+ * short, unknown keys quoted and counted), so an error never echoes a large or hostile input.
+ */
 export function describeZodError(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => {
-      const path = issue.path.map(String).join(".");
-      return path ? `${path}: ${issue.message}` : issue.message;
-    })
-    .join("; ");
+  const described = error.issues.slice(0, 5).map((issue) => {
+    const path = issue.path.slice(0, 8).map((part) => (typeof part === "string" && !/^[A-Za-z0-9_.-]{1,64}$/.test(part) ? quoteUntrusted(part) : String(part))).join(".");
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys") {
+      const keys = issue.keys;
+      message = `unknown key${keys.length === 1 ? "" : "s"} ${keys.slice(0, 5).map((key) => quoteUntrusted(key, 32)).join(", ")}${keys.length > 5 ? ` and ${keys.length - 5} more` : ""}`;
+    } else if (message.length > 200) {
+      message = `${message.slice(0, 200)}...`;
+    }
+    return path ? `${path}: ${message}` : message;
+  });
+  const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more problems)` : "";
+  return `${described.join("; ")}${more}`;
 }
 
 /**
