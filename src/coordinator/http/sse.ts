@@ -32,5 +32,11 @@ export function openEventStream(request: FastifyRequest, reply: FastifyReply): E
   const sendJson = (event: string, json: string): void => {
     if (!raw.writableEnded) raw.write(`event: ${event}\ndata: ${json}\n\n`);
   };
-  return { send: (event, data) => sendJson(event, JSON.stringify(data)), sendJson, onClose: (fn) => closers.push(fn), end };
+  const onClose = (fn: () => void): void => {
+    if (closed) fn();
+    else closers.push(fn);
+  };
+  // A HEAD has no body to stream: its headers are the whole answer (it would otherwise never end).
+  if (request.method === "HEAD") end();
+  return { send: (event, data) => sendJson(event, JSON.stringify(data)), sendJson, onClose, end };
 }
