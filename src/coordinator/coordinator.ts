@@ -24,6 +24,7 @@ import { SOFTWARE_VERSION } from "../version.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { Dispatcher } from "./dispatch.js";
 import { buildHttpServer } from "./http/server.js";
+import type { DeclaredRoute } from "./http/access.js";
 import type { HealthReport, RotateResult } from "../protocol/api.js";
 import { Pairing } from "./pairing.js";
 import { Registry } from "./registry.js";
@@ -254,6 +255,11 @@ export class Coordinator {
       this.db?.close();
       throw new Error(`TLS for the HTTP API: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /** Every HTTP route with the scope it declares (empty before start). */
+  routes(): DeclaredRoute[] {
+    return [...(this.http?.routeTable ?? [])];
   }
 
   /** Resolves once NATS is connected (tests and `ocf up` wait on it). */

@@ -1,7 +1,7 @@
 /**
  * Who may call the API. The admin token (file, 0600) can do everything; extra tokens carry a scope:
  * `read` (health, lists, audit), `exec` (read + exec and broadcast), `admin` (everything, pairing
- * and token management included). Tokens look like `ocft_<id>.<secret>`; only a SHA-256 of the
+ * and token management included). Each route declares the scope it needs (http/access.ts). Tokens look like `ocft_<id>.<secret>`; only a SHA-256 of the
  * secret is stored, and comparisons are constant-time.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
@@ -22,24 +22,6 @@ const sha256 = (value: string): string => createHash("sha256").update(value).dig
 
 export function scopeAllows(have: TokenScope, need: TokenScope): boolean {
   return RANK[have] >= RANK[need];
-}
-
-/** The scope a request needs: reads are `read`, exec and broadcast are `exec`, the rest `admin`. */
-export function requiredScope(method: string, path: string): TokenScope {
-  if (path.startsWith("/api/v1/tokens")) return "admin";
-  // Reading or writing files on a node is as powerful as running a command there.
-  if (/^\/api\/v1\/nodes\/[^/]+\/file$/.test(path)) return "exec";
-  if (method === "GET" || method === "HEAD") return "read";
-  // Any valid caller may open the dashboard, with its own scope.
-  if (method === "POST" && path === "/api/v1/dashboard/link") return "read";
-  if (method === "POST" && path === "/api/v1/broadcast/stream") return "exec";
-  if (method === "POST" && (path === "/api/v1/exec" || path === "/api/v1/broadcast")) return "exec";
-  // Pictures and skills act on the node: as powerful as a command.
-  if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/(screenshot|camera)$/.test(path)) return "exec";
-  if (method === "POST" && /^\/api\/v1\/nodes\/[^/]+\/skills\/[^/]+\/run$/.test(path)) return "exec";
-  // Submitting and cancelling durable tasks.
-  if (method === "POST" && (path === "/api/v1/tasks" || /^\/api\/v1\/tasks\/[^/]+\/cancel$/.test(path))) return "exec";
-  return "admin";
 }
 
 export class TokenService {

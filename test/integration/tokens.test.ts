@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { ClientError, FleetClient } from "../../src/client/client.js";
-import { requiredScope } from "../../src/coordinator/tokens.js";
 import { runCli, TestFleet, waitFor } from "../helpers/fleet.js";
 
 async function status(promise: Promise<unknown>): Promise<string> {
@@ -120,15 +119,4 @@ describe("scoped API tokens", () => {
     const after = await runCli(["nodes", "list"], { env: { OCF_URL: env.OCF_URL, OCF_TOKEN: secret } });
     assert.equal(after.code, 4);
   });
-});
-
-test("requiredScope maps routes to scopes", () => {
-  assert.equal(requiredScope("GET", "/api/v1/nodes"), "read");
-  assert.equal(requiredScope("GET", "/api/v1/audit"), "read");
-  assert.equal(requiredScope("POST", "/api/v1/exec"), "exec");
-  assert.equal(requiredScope("POST", "/api/v1/broadcast"), "exec");
-  assert.equal(requiredScope("POST", "/api/v1/pending/abc/approve"), "admin");
-  assert.equal(requiredScope("DELETE", "/api/v1/nodes/x"), "admin");
-  assert.equal(requiredScope("GET", "/api/v1/tokens"), "admin");
-  assert.equal(requiredScope("PUT", "/api/v1/anything"), "admin");
 });

@@ -14,6 +14,7 @@ import { LabelsSchema } from "../../protocol/messages.js";
 import { cookieValue, SESSION_COOKIE, SESSION_TTL_MS, type Sessions } from "../sessions.js";
 import type { HttpDeps } from "./server.js";
 import { parseBody } from "./parse.js";
+import { scoped } from "./access.js";
 import { openEventStream } from "./sse.js";
 import { auditView, joinRequestView, nodeView, taskView } from "./views.js";
 
@@ -42,20 +43,20 @@ function page(title: string, body: string): string {
 }
 
 export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & { sessions: Sessions }): void {
-  app.get("/", async (_request, reply) => {
+  app.get("/", scoped("public"), async (_request, reply) => {
     const file = join(DASHBOARD_DIR, "index.html");
     if (!existsSync(file)) return securityHeaders(reply).code(503).type("text/html; charset=utf-8").send(page("Dashboard not built", "<p>Run <code>npm run build</code> on the coordinator.</p>"));
     return securityHeaders(reply).type("text/html; charset=utf-8").send(readFileSync(file));
   });
 
-  app.get<{ Params: { file: string } }>("/assets/:file", async (request, reply) => {
+  app.get<{ Params: { file: string } }>("/assets/:file", scoped("public"), async (request, reply) => {
     const type = ASSETS[request.params.file];
     const path = join(DASHBOARD_DIR, request.params.file);
     if (!type || !existsSync(path)) throw new FleetError("not_found", `no asset ${request.params.file}`);
     return securityHeaders(reply).type(type).send(readFileSync(path));
   });
 
-  app.get("/login", async (request, reply) => {
+  app.get("/login", scoped("public"), async (request, reply) => {
     const parsed = LinkQuery.safeParse(request.query);
     const session = parsed.success ? deps.sessions.consume(parsed.data.t) : undefined;
     if (!session) {
@@ -69,18 +70,18 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
       .redirect("/", 303);
   });
 
-  app.post("/logout", async (request, reply) => {
+  app.post("/logout", { ...scoped("public"), bodyLimit: 1024 }, async (request, reply) => {
     const id = cookieValue(request.headers.cookie, SESSION_COOKIE);
     if (id) deps.sessions.end(id);
     return reply.header("set-cookie", `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).code(204).send();
   });
 
-  app.get("/api/v1/session", async (request) => {
+  app.get("/api/v1/session", scoped("read"), async (request) => {
     const session = deps.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
     return { actor: request.actor, scope: request.scope, csrf: session?.csrf ?? null };
   });
 
-  app.post("/api/v1/dashboard/link", async (request, reply) => {
+  app.post("/api/v1/dashboard/link", scoped("read"), async (request, reply) => {
     const { token, expires } = deps.sessions.createLink(request.actor, request.scope);
     deps.auditor.record({ actor: request.actor, action: "dashboard.link", status: "ok", detail: { ip: request.ip, scope: request.scope } });
     return reply.code(201).send({ path: `/login?t=${token}`, expires_at: new Date(expires).toISOString(), scope: request.scope });
@@ -95,7 +96,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
     you: { actor: request.actor, scope: request.scope },
   });
 
-  app.get("/api/v1/events", async (request, reply) => {
+  app.get("/api/v1/events", scoped("read"), async (request, reply) => {
     const stream = openEventStream(request, reply);
     let last = "";
     const push = (): void => {
@@ -118,7 +119,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
     stream.onClose(() => clearInterval(timer));
   });
 
-  app.post("/api/v1/broadcast/stream", async (request, reply) => {
+  app.post("/api/v1/broadcast/stream", scoped("exec"), async (request, reply) => {
     const body = parseBody(StreamBroadcastBody, request.body);
     const timeoutMs = body.timeout_ms ?? deps.defaultTimeoutMs;
     reply.hijack();
@@ -141,5 +142,5 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
     raw.end();
   });
 
-  app.get("/metrics", async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.text()));
+  app.get("/metrics", scoped("read"), async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.text()));
 }

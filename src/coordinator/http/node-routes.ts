@@ -12,6 +12,7 @@ import { jpegSize } from "../../util/jpeg.js";
 import { pngSize } from "../../util/png.js";
 import type { HttpDeps } from "./server.js";
 import { parseBody } from "./parse.js";
+import { scoped } from "./access.js";
 
 /** Largest upload accepted by PUT /api/v1/nodes/:id/file (workers apply their own worker.max_file_bytes). */
 export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -57,7 +58,7 @@ function errorCode(error: unknown): ErrorCode {
 export function registerNodeRoutes(app: FastifyInstance, deps: HttpDeps): void {
   /** Take a picture on a node (screen or camera), keep it, and answer where to fetch it. */
   const capture = (path: string, capability: CallCapability, action: string, params: (body: Record<string, unknown>) => CallRequest["params"], schema: typeof ScreenshotBody | typeof CameraBody): void => {
-    app.post<{ Params: { id: string } }>(path, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(path, scoped("exec"), async (request, reply) => {
       const body = (parseBody(schema, request.body ?? undefined) ?? {}) as Record<string, unknown> & { timeout_ms?: number };
       const started = Date.now();
       let shot;
@@ -86,9 +87,7 @@ export function registerNodeRoutes(app: FastifyInstance, deps: HttpDeps): void {
     CameraBody,
   );
 
-  app.addContentTypeParser("application/octet-stream", { parseAs: "buffer", bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, done) => done(null, body));
-
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/file", async (request, reply) => {
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/file", scoped("exec"), async (request, reply) => {
     const { path } = parseBody(FileQuery, request.query);
     const started = Date.now();
     try {
@@ -103,29 +102,34 @@ export function registerNodeRoutes(app: FastifyInstance, deps: HttpDeps): void {
     }
   });
 
-  app.put<{ Params: { id: string } }>("/api/v1/nodes/:id/file", { bodyLimit: MAX_UPLOAD_BYTES }, async (request) => {
-    const { path } = parseBody(FileQuery, request.query);
-    if (!Buffer.isBuffer(request.body)) throw new FleetError("bad_request", "send the file as the body with Content-Type: application/octet-stream");
-    const expected = request.headers["x-ocf-sha256"];
-    if (expected !== undefined && (typeof expected !== "string" || !/^[0-9a-f]{64}$/.test(expected))) throw new FleetError("bad_request", "x-ocf-sha256 must be a SHA-256 in hex");
-    const started = Date.now();
-    try {
-      const { node, result } = await deps.dispatcher.call(request.params.id, "file.put", { path, data: request.body.toString("base64"), ...(expected ? { sha256: expected } : {}) }, 60_000);
-      const written = (result.json ?? {}) as { path?: string; bytes?: number; sha256?: string };
-      deps.auditor.record({ actor: request.actor, action: "file.put", node_id: node.id, status: "ok", duration_ms: Date.now() - started, detail: { path: written.path ?? path, bytes: written.bytes, ip: request.ip } });
-      return { node_id: node.id, path: written.path ?? path, bytes: written.bytes ?? request.body.length, sha256: written.sha256 ?? "" };
-    } catch (error) {
-      deps.auditor.record({ actor: request.actor, action: "file.put", node_id: request.params.id, status: errorCode(error), duration_ms: Date.now() - started, detail: { path, ip: request.ip } });
-      throw error;
-    }
+  // Raw bytes are accepted by the upload route alone (its own context): every other route takes
+  // JSON within MAX_BODY_BYTES, and nothing is read before the caller's token was checked.
+  void app.register(async (upload) => {
+    upload.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+    upload.put<{ Params: { id: string } }>("/api/v1/nodes/:id/file", { ...scoped("exec"), bodyLimit: MAX_UPLOAD_BYTES }, async (request) => {
+      const { path } = parseBody(FileQuery, request.query);
+      if (!Buffer.isBuffer(request.body)) throw new FleetError("bad_request", "send the file as the body with Content-Type: application/octet-stream");
+      const expected = request.headers["x-ocf-sha256"];
+      if (expected !== undefined && (typeof expected !== "string" || !/^[0-9a-f]{64}$/.test(expected))) throw new FleetError("bad_request", "x-ocf-sha256 must be a SHA-256 in hex");
+      const started = Date.now();
+      try {
+        const { node, result } = await deps.dispatcher.call(request.params.id, "file.put", { path, data: request.body.toString("base64"), ...(expected ? { sha256: expected } : {}) }, 60_000);
+        const written = (result.json ?? {}) as { path?: string; bytes?: number; sha256?: string };
+        deps.auditor.record({ actor: request.actor, action: "file.put", node_id: node.id, status: "ok", duration_ms: Date.now() - started, detail: { path: written.path ?? path, bytes: written.bytes, ip: request.ip } });
+        return { node_id: node.id, path: written.path ?? path, bytes: written.bytes ?? request.body.length, sha256: written.sha256 ?? "" };
+      } catch (error) {
+        deps.auditor.record({ actor: request.actor, action: "file.put", node_id: request.params.id, status: errorCode(error), duration_ms: Date.now() - started, detail: { path, ip: request.ip } });
+        throw error;
+      }
+    });
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/info", async (request) => {
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/info", scoped("read"), async (request) => {
     const { node, result } = await deps.dispatcher.call(request.params.id, "sys.info", {}, 15_000);
     return { node_id: node.id, collected_at: new Date().toISOString(), duration_ms: result.duration_ms, info: result.json ?? {} };
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/files/:id", async (request, reply) => {
+  app.get<{ Params: { id: string } }>("/api/v1/files/:id", scoped("read"), async (request, reply) => {
     const file = deps.files.get(request.params.id);
     return reply.header("content-type", file.mime).header("cache-control", "no-store").send(file.data);
   });
@@ -137,9 +141,9 @@ export function registerNodeRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return { node_id: node.id, status: "ok", skills: json.skills ?? [], problems: json.problems ?? [], skills_dir: json.skills_dir ?? null };
   };
 
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/skills", async (request) => nodeSkills(request.params.id));
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id/skills", scoped("read"), async (request) => nodeSkills(request.params.id));
 
-  app.get("/api/v1/skills", async () => {
+  app.get("/api/v1/skills", scoped("read"), async () => {
     const nodes = deps.registry.list();
     const answers = await Promise.all(
       nodes.map(async (node): Promise<NodeSkills> => {
@@ -155,7 +159,7 @@ export function registerNodeRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return { nodes: answers, count: answers.length };
   });
 
-  app.post<{ Params: { id: string; skill: string } }>("/api/v1/nodes/:id/skills/:skill/run", async (request, reply) => {
+  app.post<{ Params: { id: string; skill: string } }>("/api/v1/nodes/:id/skills/:skill/run", scoped("exec"), async (request, reply) => {
     const body = parseBody(SkillRunBody, request.body ?? undefined) ?? {};
     const params = body.params ?? {};
     const started = Date.now();

@@ -12,7 +12,8 @@ import { JoinRequestSchema, LabelsSchema } from "../../protocol/messages.js";
 import type { Enrollment } from "../enrollment.js";
 import type { FileStore } from "../files.js";
 import type { HealthReport } from "../../protocol/api.js";
-import { requiredScope, scopeAllows, type TokenService } from "../tokens.js";
+import type { TokenService } from "../tokens.js";
+import { registerAccessControl, scoped, UnauthenticatedGate } from "./access.js";
 import { TOKEN_SCOPES } from "../../storage/tokens.js";
 import type { Dispatcher } from "../dispatch.js";
 import type { Pairing } from "../pairing.js";
@@ -22,15 +23,16 @@ import { registerNodeRoutes } from "./node-routes.js";
 import { registerTaskRoutes } from "./task-routes.js";
 import type { TaskService } from "../tasks.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
-import { cookieValue, SESSION_COOKIE, Sessions } from "../sessions.js";
+import type { Sessions } from "../sessions.js";
 import type { Metrics } from "../metrics.js";
-import type { TokenScope } from "../../storage/tokens.js";
 import { parseBody } from "./parse.js";
 import type { Auditor } from "../audit.js";
 import type { AuditRepository } from "../../storage/audit.js";
 import type { Logger } from "pino";
 
 export const MAX_BODY_BYTES = 256 * 1024;
+/** Largest join request body (the signed payload is at most 64 KiB, with its key and signature). */
+export const MAX_ENROLL_BODY_BYTES = 80 * 1024;
 /** Longest path parameter (node id or name, request id, token id) accepted. */
 const MAX_PARAM_LENGTH = 256;
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
@@ -57,15 +59,6 @@ export interface HttpDeps {
 }
 
 const EnrollQuery = z.strictObject({ wait: z.coerce.number().min(0).max(30).default(0) });
-
-declare module "fastify" {
-  interface FastifyRequest {
-    /** Who is calling: `admin` for the admin token. */
-    actor: string;
-    /** What the caller may do (the token's or the dashboard session's scope). */
-    scope: TokenScope;
-  }
-}
 
 /** `since`/`until`: an ISO time, or a duration back from now such as 90s, 15m, 2h, 7d. */
 function parseTime(value: string, name: string): number {
@@ -108,15 +101,12 @@ const TokenBody = z.strictObject({
 
 const RejectBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
 
-function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>): FastifyReply {
-  return reply.code(HTTP_STATUS[code]).send({ error: { code, message, ...(details ?? {}) } });
-}
+/** Longest error message sent: messages may quote what the client sent, never all of it. */
+const MAX_ERROR_MESSAGE = 1000;
 
-function bearer(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== "string") return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
+function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>): FastifyReply {
+  const text = message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}...` : message;
+  return reply.code(HTTP_STATUS[code]).send({ error: { code, message: text, ...(details ?? {}) } });
 }
 
 /** A sentence for the storage failures an operator can fix (disk full, read-only), or undefined. */
@@ -144,59 +134,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   };
   // The HTTPS instance has the same routes and hooks; only its server type differs.
   const app = (deps.tls ? Fastify({ ...options, https: { cert: deps.tls.cert, key: deps.tls.key } }) : Fastify(options)) as unknown as FastifyInstance;
-  app.decorateRequest("actor", "unknown");
-  app.decorateRequest("scope", "read");
+  registerAccessControl(app, { tokens: deps.tokens, sessions: deps.sessions, auditor: deps.auditor, logger: deps.logger, gate: new UnauthenticatedGate(), sendError });
 
   app.addHook("onResponse", async (request, reply) => {
     deps.metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });
-  });
-
-  app.addHook("onRequest", async (request, reply) => {
-    const path = request.url.split("?")[0] ?? "";
-    if (path === "/health") return;
-    if (request.method === "POST" && path === "/api/v1/enroll") return;
-    // The dashboard's page, assets and login link carry no fleet data; the data needs a session or a token.
-    if (request.method === "GET" && (path === "/" || path === "/login" || path.startsWith("/assets/"))) return;
-    if (request.method === "POST" && path === "/logout") return;
-    const presented = bearer(request);
-    if (presented === undefined) {
-      const session = deps.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
-      if (session) {
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          const origin = request.headers.origin;
-          const host = request.headers.host;
-          const sameOrigin = origin === undefined || (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`));
-          const csrf = request.headers["x-ocf-csrf"];
-          if (!sameOrigin || !Sessions.csrfOk(session, typeof csrf === "string" ? csrf : undefined)) {
-            deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "cross-site or missing CSRF token", actor: session.actor });
-            return sendError(reply, "forbidden", "cross-site request refused: a dashboard request that changes something needs the page's x-ocf-csrf header and the same origin");
-          }
-        }
-        const need = requiredScope(request.method, path);
-        if (!scopeAllows(session.scope, need)) {
-          deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${session.scope} < ${need}`, actor: session.actor });
-          return sendError(reply, "forbidden", `${session.actor} has scope "${session.scope}"; ${request.method} ${path} needs "${need}"`);
-        }
-        request.actor = session.actor;
-        request.scope = session.scope;
-        return;
-      }
-      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
-      return sendError(reply, "unauthorized", "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)");
-    }
-    const caller = deps.tokens.authenticate(presented);
-    if (!caller) {
-      deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
-      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
-      return sendError(reply, "unauthorized", "invalid or revoked token");
-    }
-    const need = requiredScope(request.method, path ?? "");
-    if (!scopeAllows(caller.scope, need)) {
-      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${caller.scope} < ${need}`, actor: caller.actor });
-      return sendError(reply, "forbidden", `${caller.actor} has scope "${caller.scope}"; ${request.method} ${path} needs "${need}"`);
-    }
-    request.actor = caller.actor;
-    request.scope = caller.scope;
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -225,19 +166,18 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => sendError(reply, "not_found", `no route ${request.method} ${request.url.split("?")[0]}`));
 
-  app.get("/health", async (_request, reply) => {
+  app.get("/health", scoped("public"), async (_request, reply) => {
     const report = deps.health();
     return reply.code(report.status === "ok" ? 200 : 503).send(report);
   });
 
-  app.post("/api/v1/enroll", async (request) => {
-    deps.enrollment.admit(request.ip);
+  app.post("/api/v1/enroll", { ...scoped("public"), bodyLimit: MAX_ENROLL_BODY_BYTES, onRequest: async (request) => deps.enrollment.admit(request.ip) }, async (request) => {
     const query = parseBody(EnrollQuery, request.query);
     const body = parseBody(JoinRequestSchema, request.body);
     return deps.enrollment.enroll(body, query.wait * 1000);
   });
 
-  app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/rotate", async (request) => {
+  app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/rotate", scoped("admin"), async (request) => {
     const node = deps.registry.resolve(request.params.id);
     return deps.rotate(node.id, request.actor);
   });
@@ -246,39 +186,39 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerTaskRoutes(app, deps);
   registerDashboardRoutes(app, deps);
 
-  app.get("/api/v1/nodes", async () => {
+  app.get("/api/v1/nodes", scoped("read"), async () => {
     const nodes = deps.registry.list().map((node) => nodeView(node, deps.tasks.runningOn(node.id)));
     return { nodes, count: nodes.length };
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/api/v1/nodes/:id", scoped("read"), async (request) => {
     const node = deps.registry.resolve(request.params.id);
     return nodeView(node, deps.tasks.runningOn(node.id));
   });
 
-  app.delete<{ Params: { id: string } }>("/api/v1/nodes/:id", async (request) => {
+  app.delete<{ Params: { id: string } }>("/api/v1/nodes/:id", scoped("admin"), async (request) => {
     const node = deps.registry.resolve(request.params.id);
     deps.pairing.remove(node.id, "node was removed by an admin", true, request.actor);
     return { removed: nodeView(node) };
   });
 
-  app.get("/api/v1/pending", async () => {
+  app.get("/api/v1/pending", scoped("read"), async () => {
     const pending = deps.pairing.pending().map(joinRequestView);
     return { pending, count: pending.length };
   });
 
-  app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/approve", async (request) => {
+  app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/approve", scoped("admin"), async (request) => {
     const result = deps.pairing.approve(request.params.requestId, request.actor);
     return { request: joinRequestView(result.request), node: result.node ? nodeView(result.node) : null };
   });
 
-  app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/reject", async (request) => {
+  app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/reject", scoped("admin"), async (request) => {
     const body = parseBody(RejectBody, request.body ?? undefined);
     const result = deps.pairing.reject(request.params.requestId, body?.reason ?? "rejected by admin", request.actor);
     return { request: joinRequestView(result.request) };
   });
 
-  app.post("/api/v1/exec", async (request, reply) => {
+  app.post("/api/v1/exec", scoped("exec"), async (request, reply) => {
     const body = parseBody(ExecBody, request.body);
     const timeoutMs = body.timeout_ms ?? deps.defaultTimeoutMs;
     const started = Date.now();
@@ -299,7 +239,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return result;
   });
 
-  app.post("/api/v1/broadcast", async (request) => {
+  app.post("/api/v1/broadcast", scoped("exec"), async (request) => {
     const body = parseBody(BroadcastBody, request.body);
     const outcome = await deps.dispatcher.broadcast(body.command, body.labels ?? {}, body.timeout_ms ?? deps.defaultTimeoutMs);
     deps.metrics.broadcastDuration.observe(outcome.summary.duration_ms / 1000);
@@ -319,25 +259,25 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return outcome;
   });
 
-  app.post("/api/v1/tokens", async (request, reply) => {
+  app.post("/api/v1/tokens", scoped("admin"), async (request, reply) => {
     const body = parseBody(TokenBody, request.body);
     const { token, record } = deps.tokens.create(body.name, body.scope, request.actor);
     deps.auditor.record({ actor: request.actor, action: "token.create", status: "ok", detail: { token_id: record.id, name: record.name, scope: record.scope } });
     return reply.code(201).send({ token, ...tokenView(record) });
   });
 
-  app.get("/api/v1/tokens", async () => {
+  app.get("/api/v1/tokens", scoped("admin"), async () => {
     const tokens = deps.tokens.list().map(tokenView);
     return { tokens, count: tokens.length };
   });
 
-  app.delete<{ Params: { id: string } }>("/api/v1/tokens/:id", async (request) => {
+  app.delete<{ Params: { id: string } }>("/api/v1/tokens/:id", scoped("admin"), async (request) => {
     const record = deps.tokens.revoke(request.params.id);
     deps.auditor.record({ actor: request.actor, action: "token.revoke", status: "ok", detail: { token_id: record.id, name: record.name } });
     return { revoked: tokenView(record) };
   });
 
-  app.get("/api/v1/audit", async (request) => {
+  app.get("/api/v1/audit", scoped("read"), async (request) => {
     const query = parseBody(AuditQuery, request.query);
     const entries = deps.audit
       .query({

@@ -11,6 +11,7 @@ import type { TaskSpec } from "../tasks.js";
 import { TaskService } from "../tasks.js";
 import type { HttpDeps } from "./server.js";
 import { parseBody } from "./parse.js";
+import { scoped } from "./access.js";
 import { openEventStream } from "./sse.js";
 import { taskView } from "./views.js";
 
@@ -78,7 +79,7 @@ export function registerTaskRoutes(app: FastifyInstance, deps: HttpDeps): void {
     };
   };
 
-  app.post("/api/v1/tasks", async (request, reply) => {
+  app.post("/api/v1/tasks", scoped("exec"), async (request, reply) => {
     // A batch is { tasks: [...] }; anything else is one task (so errors name the right fields).
     const batch = typeof request.body === "object" && request.body !== null && "tasks" in request.body;
     const specs = batch ? parseBody(BatchBody, request.body).tasks.map((task, i) => spec(task, `tasks[${i}].`)) : [spec(parseBody(TaskBody, request.body), "")];
@@ -96,19 +97,19 @@ export function registerTaskRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.code(201).send(batch ? { tasks: tasks.map((task) => taskView(task)), count: tasks.length } : taskView(tasks[0] as (typeof tasks)[number]));
   });
 
-  app.get("/api/v1/tasks", async (request) => {
+  app.get("/api/v1/tasks", scoped("read"), async (request) => {
     const query = parseBody(ListQuery, request.query);
     const tasks = deps.tasks.list(query);
     const last = tasks.at(-1);
     return { tasks: tasks.map((task) => taskView(task)), count: tasks.length, next_before: tasks.length === query.limit && last ? last.seq : null };
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/tasks/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/api/v1/tasks/:id", scoped("read"), async (request) => {
     const task = deps.tasks.get(request.params.id);
     return taskView(task, deps.tasks.attempts(task.id));
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/tasks/:id/output", async (request, reply) => {
+  app.get<{ Params: { id: string } }>("/api/v1/tasks/:id/output", scoped("read"), async (request, reply) => {
     const query = parseBody(OutputQuery, request.query);
     const task = deps.tasks.get(request.params.id);
     const attempt = query.attempt ?? task.attempts;
@@ -116,13 +117,13 @@ export function registerTaskRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.header("content-type", "text/plain; charset=utf-8").send(deps.tasks.output(task.id, attempt, query.stream));
   });
 
-  app.post<{ Params: { id: string } }>("/api/v1/tasks/:id/cancel", async (request) => {
+  app.post<{ Params: { id: string } }>("/api/v1/tasks/:id/cancel", scoped("exec"), async (request) => {
     const task = deps.tasks.cancel(request.params.id, request.actor);
     deps.auditor.record({ actor: request.actor, action: "task.cancel", node_id: task.node_id, status: task.state, detail: { task_id: task.id, ip: request.ip } });
     return taskView(task);
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/tasks/:id/stream", async (request, reply) => {
+  app.get<{ Params: { id: string } }>("/api/v1/tasks/:id/stream", scoped("read"), async (request, reply) => {
     const task = deps.tasks.get(request.params.id);
     const stream = openEventStream(request, reply);
     const send = stream.send;

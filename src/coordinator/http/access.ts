@@ -1,0 +1,227 @@
+/**
+ * Who may call which route. Every route declares the scope it needs in its own options
+ * (`scoped("exec")`), and the check reads that declaration from the route the router matched, so
+ * the path a client spells (percent-encoded, `fil%65`, mixed case, trailing slash) can never pick
+ * a weaker rule than the handler that runs. A route without a declaration needs `admin`; a path
+ * no route matches needs a valid token before it learns it does not exist.
+ *
+ * The few routes without a token (`public`: /health, the enrollment door, the dashboard's page and
+ * login link) go through the unauthenticated gate: few bodies at once per address and in all,
+ * each read within a deadline, so a slow or endless body cannot hold the coordinator.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { FleetError } from "../../protocol/errors.js";
+import type { TokenScope } from "../../storage/tokens.js";
+import { cookieValue, SESSION_COOKIE, Sessions } from "../sessions.js";
+import { scopeAllows, type TokenService } from "../tokens.js";
+import type { Auditor } from "../audit.js";
+import type { Logger } from "pino";
+
+/** What a route needs: a token scope, or nothing (`public`). */
+export type RouteScope = TokenScope | "public";
+
+/** One route as registered: method, path pattern and the scope it declares. */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  scope: RouteScope;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** Every route registered so far with its declared scope (filled in by registerAccessControl). */
+    routeTable: DeclaredRoute[];
+  }
+  interface FastifyContextConfig {
+    /** The scope this route needs (see access.ts); undeclared means admin. */
+    scope?: RouteScope;
+  }
+  interface FastifyRequest {
+    /** Who is calling: `admin` for the admin token. */
+    actor: string;
+    /** What the caller may do (the token's or the dashboard session's scope). */
+    scope: TokenScope;
+  }
+}
+
+/** Route options declaring the scope a route needs. */
+export function scoped(scope: RouteScope): { config: { scope: RouteScope } } {
+  return { config: { scope } };
+}
+
+/** The scope the request's matched route declares; a path no route matches needs any valid token. */
+export function routeScope(request: FastifyRequest): RouteScope {
+  if (request.routeOptions.url === undefined) return "read";
+  return request.routeOptions.config.scope ?? "admin";
+}
+
+/** Bodies read at once from callers without a token, per address and in all, and how long each may take. */
+export const UNAUTHENTICATED_LIMITS = { perAddress: 8, total: 64, bodyDeadlineMs: 10_000 } as const;
+
+/**
+ * Bounds the requests that arrive without a token while their bodies are read: at most
+ * `perAddress` per client address and `total` in all, each cut off after `bodyDeadlineMs`.
+ */
+export class UnauthenticatedGate {
+  private readonly perAddress = new Map<string, number>();
+  private total = 0;
+
+  constructor(private readonly limits: { perAddress: number; total: number; bodyDeadlineMs: number } = UNAUTHENTICATED_LIMITS) {}
+
+  get inFlight(): number {
+    return this.total;
+  }
+
+  /** Admit one request (throws rate_limited or unavailable); the returned function lets it go, once. */
+  enter(address: string): () => void {
+    const mine = this.perAddress.get(address) ?? 0;
+    if (mine >= this.limits.perAddress) {
+      throw new FleetError("rate_limited", `too many unfinished requests from ${address} without a token (at most ${this.limits.perAddress} at once); wait and try again`);
+    }
+    if (this.total >= this.limits.total) {
+      throw new FleetError("unavailable", `the coordinator is reading ${this.total} requests without a token already; try again shortly`);
+    }
+    this.perAddress.set(address, mine + 1);
+    this.total += 1;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.total -= 1;
+      const count = (this.perAddress.get(address) ?? 1) - 1;
+      if (count <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, count);
+    };
+  }
+
+  get bodyDeadlineMs(): number {
+    return this.limits.bodyDeadlineMs;
+  }
+}
+
+export interface AccessDeps {
+  tokens: TokenService;
+  sessions: Sessions;
+  auditor: Auditor;
+  logger: Logger;
+  gate: UnauthenticatedGate;
+  sendError: (reply: FastifyReply, code: "unauthorized" | "forbidden", message: string) => FastifyReply;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== "string") return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/** The path as the client sent it, cut short for messages and the audit trail. */
+function shownPath(request: FastifyRequest): string {
+  const path = request.url.split("?")[0] ?? "";
+  return path.length > 200 ? `${path.slice(0, 200)}...` : path;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Authenticate every request (bearer token or dashboard session) against its matched route's
+ * declared scope, and put public requests with a body through the unauthenticated gate.
+ */
+export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): void {
+  app.decorateRequest("actor", "unknown");
+  app.decorateRequest("scope", "read");
+  app.decorateRequest("bodyReceived", undefined);
+
+  // A route must say who may call it: refuse to start with one that does not.
+  const table: DeclaredRoute[] = [];
+  app.decorate("routeTable", table);
+  app.addHook("onRoute", (route) => {
+    const scope = route.config?.scope;
+    if (scope === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no scope (use scoped(...))`);
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) table.push({ method: String(method), url: route.url, scope });
+  });
+
+  app.addHook("onRequest", async (request, reply) => {
+    const need = routeScope(request);
+    const path = shownPath(request);
+    if (need === "public") {
+      guardUnauthenticatedBody(request, reply, deps.gate, deps.logger);
+      return;
+    }
+    const presented = bearer(request);
+    if (presented === undefined) {
+      const session = deps.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
+      if (!session) {
+        deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
+        return deps.sendError(reply, "unauthorized", "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)");
+      }
+      if (!SAFE_METHODS.has(request.method)) {
+        const origin = request.headers.origin;
+        const host = request.headers.host;
+        const sameOrigin = origin === undefined || (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`));
+        const csrf = request.headers["x-ocf-csrf"];
+        if (!sameOrigin || !Sessions.csrfOk(session, typeof csrf === "string" ? csrf : undefined)) {
+          deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "cross-site or missing CSRF token", actor: session.actor });
+          return deps.sendError(reply, "forbidden", "cross-site request refused: a dashboard request that changes something needs the page's x-ocf-csrf header and the same origin");
+        }
+      }
+      if (!scopeAllows(session.scope, need)) {
+        deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${session.scope} < ${need}`, actor: session.actor });
+        return deps.sendError(reply, "forbidden", `${session.actor} has scope "${session.scope}"; ${request.method} ${path} needs "${need}"`);
+      }
+      request.actor = session.actor;
+      request.scope = session.scope;
+      return;
+    }
+    const caller = deps.tokens.authenticate(presented);
+    if (!caller) {
+      deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
+      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
+      return deps.sendError(reply, "unauthorized", "invalid or revoked token");
+    }
+    if (!scopeAllows(caller.scope, need)) {
+      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${caller.scope} < ${need}`, actor: caller.actor });
+      return deps.sendError(reply, "forbidden", `${caller.actor} has scope "${caller.scope}"; ${request.method} ${path} needs "${need}"`);
+    }
+    request.actor = caller.actor;
+    request.scope = caller.scope;
+  });
+
+  // The body is in once validation starts: give back the gate's slot (a long poll that follows holds none).
+  app.addHook("preValidation", async (request) => {
+    request.bodyReceived?.();
+  });
+}
+
+/**
+ * A request without a token that carries a body: admitted through the gate (429/503 past its
+ * limits) and cut off when the body is not in within the deadline. The slot is given back once
+ * the body is read (a long poll that follows holds none) or the connection ends.
+ */
+function guardUnauthenticatedBody(request: FastifyRequest, reply: FastifyReply, gate: UnauthenticatedGate, logger: Logger): void {
+  const length = request.headers["content-length"];
+  const chunked = request.headers["transfer-encoding"] !== undefined;
+  if (!chunked && (length === undefined || length === "0")) return;
+  const leave = gate.enter(request.ip);
+  const timer = setTimeout(() => {
+    leave();
+    logger.warn({ ip: request.ip, url: shownPath(request) }, "request body without a token not received in time; connection closed");
+    request.raw.destroy();
+  }, gate.bodyDeadlineMs);
+  timer.unref();
+  const done = (): void => {
+    clearTimeout(timer);
+    leave();
+  };
+  // The body is in once validation starts; the connection may also end before.
+  request.bodyReceived = done;
+  reply.raw.once("close", done);
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set for a public request whose body is being read: call once the body is in. */
+    bodyReceived?: () => void;
+  }
+}
+
