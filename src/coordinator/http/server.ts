@@ -33,6 +33,10 @@ import type { Logger } from "pino";
 export const MAX_BODY_BYTES = 256 * 1024;
 /** Largest join request body (the signed payload is at most 64 KiB, with its key and signature). */
 export const MAX_ENROLL_BODY_BYTES = 80 * 1024;
+/** Longest a client may take to send a whole request (a 64 MiB upload at ~220 KB/s). */
+export const REQUEST_TIMEOUT_MS = 300_000;
+/** Longest a client may take to send its request headers. */
+export const HEADERS_TIMEOUT_MS = 20_000;
 /** Longest path parameter (node id or name, request id, token id) accepted. */
 const MAX_PARAM_LENGTH = 256;
 const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
@@ -106,6 +110,9 @@ const MAX_ERROR_MESSAGE = 1000;
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, unknown>): FastifyReply {
   const text = message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}...` : message;
+  // Refused before its body was read (no token, too large, too many at once): close the
+  // connection after the answer instead of reading whatever the client keeps sending.
+  if (!reply.request.raw.complete) reply.header("connection", "close");
   return reply.code(HTTP_STATUS[code]).send({ error: { code, message: text, ...(details ?? {}) } });
 }
 
@@ -125,6 +132,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
+    // A request (headers and body) must be in within these; then the connection is closed. A body
+    // without a token has a shorter deadline of its own (access.ts).
+    requestTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors the router raises before any route (bad URL encoding, an over-long id) keep our JSON shape.
     frameworkErrors: (error: Error & { code?: string }, _request: FastifyRequest, reply: FastifyReply) => {
@@ -134,6 +144,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   };
   // The HTTPS instance has the same routes and hooks; only its server type differs.
   const app = (deps.tls ? Fastify({ ...options, https: { cert: deps.tls.cert, key: deps.tls.key } }) : Fastify(options)) as unknown as FastifyInstance;
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   registerAccessControl(app, { tokens: deps.tokens, sessions: deps.sessions, auditor: deps.auditor, logger: deps.logger, gate: new UnauthenticatedGate(), sendError });
 
   app.addHook("onResponse", async (request, reply) => {
