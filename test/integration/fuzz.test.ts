@@ -1,7 +1,9 @@
 /**
  * Fuzz (fast-check) against live processes: a coordinator and a worker as child processes, with a
- * real nats-server. Generated HTTP requests (methods, paths around every route, query strings,
- * headers, bodies of JSON, text and bytes, sizes, encodings, valid and invalid tokens) and NATS
+ * real nats-server. Generated HTTP requests (methods, paths around every route spelled every way a
+ * client can bend them, query strings, headers, content types, bodies of JSON, text and bytes,
+ * sizes, encodings, tokens of every scope and invalid ones; a scoped token never succeeds above
+ * its scope) and NATS
  * messages on every subject the coordinator and the worker listen to (garbage, arbitrary JSON,
  * valid messages with one field replaced). Afterwards: both processes alive, no 5xx other than the
  * documented ones, the fleet still works, memory stable. Runs: FUZZ_RUNS (CI 3,000 HTTP + 3,000
@@ -19,6 +21,7 @@ import { PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import type { NatsConnection } from "../../src/transport/connection.js";
 import { freePort } from "../../src/util/net.js";
 import { spawnCli, TestFleet, waitFor, writeArtifact } from "../helpers/fleet.js";
+import { documentedScope, DOCUMENTED } from "../helpers/route-scopes.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
 const NODE = "fz";
@@ -34,49 +37,80 @@ const segment = fc.oneof(
   fc.constantFrom(NODE, "nope", "..", "%2e%2e", "a".repeat(300), "x%00y", "' OR 1=1", "<script>", "t1", "1", "-1", "pending", "latest"),
   fc.string({ maxLength: 40 }).map(encodeURIComponent),
 );
+const TEMPLATES = [
+  "/api/v1/nodes/:id",
+  "/api/v1/nodes/:id/info",
+  "/api/v1/nodes/:id/skills",
+  "/api/v1/nodes/:id/skills/:skill/run",
+  "/api/v1/nodes/:id/screenshot",
+  "/api/v1/nodes/:id/camera",
+  "/api/v1/nodes/:id/file",
+  "/api/v1/nodes/:id/rotate",
+  "/api/v1/files/:id",
+  "/api/v1/pending/:requestId/approve",
+  "/api/v1/pending/:requestId/reject",
+  "/api/v1/tasks/:id",
+  "/api/v1/tasks/:id/output",
+  "/api/v1/tasks/:id/cancel",
+  "/api/v1/tokens/:id",
+  "/api/v1/nodes",
+  "/api/v1/pending",
+  "/api/v1/exec",
+  "/api/v1/broadcast",
+  "/api/v1/broadcast/stream",
+  "/api/v1/tasks",
+  "/api/v1/skills",
+  "/api/v1/audit",
+  "/api/v1/tokens",
+  "/api/v1/enroll",
+  "/api/v1/session",
+  "/api/v1/dashboard/link",
+  "/metrics",
+  "/health",
+  "/login",
+  "/logout",
+  "/assets/:file",
+  "/",
+] as const;
+
+/** Ways a client can spell a path: percent-encoded letters (once or twice), case, slashes, dots. */
+const SPELLINGS: Record<string, (path: string, pick: number) => string> = {
+  plain: (p) => p,
+  "one letter encoded": (p, pick) => encodeLetters(p, (i, n) => i === pick % Math.max(1, n)),
+  "every letter encoded": (p) => encodeLetters(p, () => true),
+  "encoded twice": (p, pick) => encodeLetters(p, (i, n) => i === pick % Math.max(1, n)).replace(/%([0-9a-f]{2})/, "%25$1"),
+  "upper-case hex": (p, pick) => encodeLetters(p, (i, n) => i === pick % Math.max(1, n)).replace(/%([0-9a-f]{2})/, (hex) => hex.toUpperCase()),
+  "one letter upper case": (p, pick) => {
+    const letters = [...p.matchAll(/[a-z]/g)];
+    const at = letters[pick % Math.max(1, letters.length)]?.index;
+    return at === undefined ? p : `${p.slice(0, at)}${p.charAt(at).toUpperCase()}${p.slice(at + 1)}`;
+  },
+  "trailing slash": (p) => `${p}/`,
+  "double slash": (p) => p.replace("/", "//"),
+  "dot segment": (p) => p.replace(/\/([^/]*)$/, "/./$1"),
+  "encoded slash": (p) => (p.lastIndexOf("/") > 0 ? p.replace(/\/([^/]*)$/, "%2F$1") : p),
+};
+
+/** Percent-encode the letters of `path` that `which(index, count)` picks. */
+function encodeLetters(path: string, which: (index: number, count: number) => boolean): string {
+  const count = (path.match(/[a-z]/g) ?? []).length;
+  let index = -1;
+  return path.replace(/[a-z]/g, (c) => {
+    index += 1;
+    return which(index, count) ? `%${c.charCodeAt(0).toString(16)}` : c;
+  });
+}
+
+/** A request target: the route pattern it was made from (to know what scope it needs) and the path as sent. */
 const path = fc.oneof(
-  fc.tuple(
-    fc.constantFrom(
-      "/api/v1/nodes/:s",
-      "/api/v1/nodes/:s/info",
-      "/api/v1/nodes/:s/skills",
-      "/api/v1/nodes/:s/skills/:s/run",
-      "/api/v1/nodes/:s/screenshot",
-      "/api/v1/nodes/:s/camera",
-      "/api/v1/nodes/:s/file",
-      "/api/v1/nodes/:s/rotate",
-      "/api/v1/files/:s",
-      "/api/v1/pending/:s/approve",
-      "/api/v1/pending/:s/reject",
-      "/api/v1/tasks/:s",
-      "/api/v1/tasks/:s/output",
-      "/api/v1/tasks/:s/cancel",
-      "/api/v1/tokens/:s",
-      "/api/v1/nodes",
-      "/api/v1/pending",
-      "/api/v1/exec",
-      "/api/v1/broadcast",
-      "/api/v1/broadcast/stream",
-      "/api/v1/tasks",
-      "/api/v1/skills",
-      "/api/v1/audit",
-      "/api/v1/tokens",
-      "/api/v1/enroll",
-      "/api/v1/session",
-      "/api/v1/dashboard/link",
-      "/metrics",
-      "/health",
-      "/login",
-      "/logout",
-      "/assets/:s",
-      "/",
-    ),
-    fc.array(segment, { minLength: 3, maxLength: 3 }),
-  ).map(([template, parts]) => {
-    let i = 0;
-    return template.replace(/:s/g, () => parts[i++] ?? "x");
-  }),
-  fc.string({ maxLength: 80 }).map((s) => `/${s}`),
+  fc
+    .tuple(fc.constantFrom(...TEMPLATES), fc.array(segment, { minLength: 3, maxLength: 3 }), fc.constantFrom(...Object.keys(SPELLINGS)), fc.nat())
+    .map(([template, parts, spelling, pick]) => {
+      let i = 0;
+      const filled = template.replace(/:[A-Za-z]+/g, () => parts[i++] ?? "x");
+      return { template: template as string, spelling, path: (SPELLINGS[spelling] as (p: string, n: number) => string)(filled, pick) };
+    }),
+  fc.string({ maxLength: 80 }).map((s) => ({ template: "", spelling: "random", path: `/${s}` })),
 );
 const query = fc.oneof(
   fc.constant(""),
@@ -91,7 +125,23 @@ const body = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString("latin1")),
   fc.integer({ min: 200_000, max: 400_000 }).map((n) => "x".repeat(n)),
 );
-const contentType = fc.constantFrom(undefined, "application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "garbage/type");
+const contentType = fc.constantFrom(
+  undefined,
+  "application/json",
+  "APPLICATION/JSON",
+  "application/json; charset=utf-16",
+  "application/json; charset=latin1",
+  "application/merge-patch+json",
+  "text/plain",
+  "text/plain; charset=x",
+  "application/octet-stream",
+  "application/octet-stream; x=y",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "image/png",
+  "garbage/type",
+  "",
+);
 
 describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () => {
   let fleet: TestFleet;
@@ -120,13 +170,38 @@ describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () 
 
   test(`${RUNS} generated HTTP requests: no crash, no undocumented 5xx, memory stable`, async () => {
     const rssBefore = rssKb(coordinator.pid as number);
-    const token = fc.oneof({ arbitrary: fc.constant(fleet.token), weight: 8 }, { arbitrary: fc.constantFrom("ocft_bad.token", "", "Bearer", fleet.token.toUpperCase()), weight: 2 });
+    // Tokens of every scope, and bad ones: a scoped token must never succeed on a route above its scope.
+    const read = (await fleet.client.createToken("fuzz-read", "read")).token;
+    const exec = (await fleet.client.createToken("fuzz-exec", "exec")).token;
+    const token = fc.oneof(
+      { arbitrary: fc.constant({ value: fleet.token, scope: "admin" as const }), weight: 6 },
+      { arbitrary: fc.constant({ value: read, scope: "read" as const }), weight: 3 },
+      { arbitrary: fc.constant({ value: exec, scope: "exec" as const }), weight: 3 },
+      { arbitrary: fc.constantFrom("ocft_bad.token", "", "Bearer", fleet.token.toUpperCase()).map((value) => ({ value, scope: undefined })), weight: 2 },
+    );
+    const rank = { read: 1, exec: 2, admin: 3 } as const;
+    // Mostly a method the route serves (so scope checks are reached), sometimes any method.
+    const anyMethod = fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD");
+    const request = path.chain((target) => {
+      const served = Object.keys(DOCUMENTED)
+        .filter((key) => key.endsWith(` ${target.template}`))
+        .map((key) => key.split(" ")[0] as string);
+      const method = served.length > 0 ? fc.oneof({ arbitrary: fc.constantFrom(...served), weight: 3 }, { arbitrary: anyMethod, weight: 1 }) : anyMethod;
+      return method.map((m) => ({ method: m, target }));
+    });
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"), path, query, body, contentType, token, fc.boolean(), async (method, p, q, b, type, token, gzip) => {
-        // Never remove or rotate the node under test, and never log out the fuzzer itself.
-        if ((method === "DELETE" && p.startsWith(`/api/v1/nodes/${NODE}`)) || p.startsWith(`/api/v1/nodes/${NODE}/rotate`)) return;
+      fc.asyncProperty(request, query, body, contentType, token, fc.boolean(), async ({ method, target }, q, b, type, token, gzip) => {
+        const p = target.path;
+        // Never remove or rotate the node under test, however the path spells it.
+        let decoded = p;
+        try {
+          decoded = decodeURIComponent(p);
+        } catch {
+          // not decodable: no route matches it either
+        }
+        if ((method === "DELETE" && decoded.startsWith(`/api/v1/nodes/${NODE}`)) || decoded.startsWith(`/api/v1/nodes/${NODE}/rotate`)) return;
         const headers: Record<string, string> = {};
-        if (token) headers.authorization = `Bearer ${token}`;
+        if (token.value) headers.authorization = `Bearer ${token.value}`;
         if (type) headers["content-type"] = type;
         if (gzip) headers["content-encoding"] = "gzip";
         const withBody = b !== undefined && method !== "GET" && method !== "HEAD";
@@ -134,6 +209,10 @@ describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () 
         const text = await response.text();
         stats.http += 1;
         stats.status.set(response.status, (stats.status.get(response.status) ?? 0) + 1);
+        const need = documentedScope(method, target.template);
+        if (need && need !== "public" && (token.scope === undefined || rank[token.scope] < rank[need])) {
+          assert.ok(response.status >= 400, `${token.scope ?? "no"} token got ${response.status} for ${method} ${p} (${target.spelling}; needs ${need}): ${text.slice(0, 200)}`);
+        }
         if (response.status >= 500) {
           let code: string;
           try {
