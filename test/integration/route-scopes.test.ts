@@ -2,8 +2,8 @@
  * Every registered route, called with every kind of caller (no token, read, exec and admin tokens,
  * read and exec dashboard sessions) and with its path spelled in the ways a client can bend it
  * (percent-encoded letters, everything encoded, double-encoded, mixed case, trailing slash). The
- * scope each route needs is written down here, from docs/API.md, so a route added without an
- * entry, or one whose declaration drifts, fails this test.
+ * scope each route needs is read from the Scopes table of docs/API.md, so a route added without
+ * an entry there, or one whose declaration drifts from it, fails this test.
  */
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
