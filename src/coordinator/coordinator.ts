@@ -96,6 +96,7 @@ export class Coordinator {
   private registry?: Registry;
   private pairing?: Pairing;
   private tasks?: TaskService;
+  private dispatcher?: Dispatcher;
   private metrics?: Metrics;
   private sweepTimer?: NodeJS.Timeout;
   /** Set by the launcher when it watches the config file. */
@@ -167,7 +168,9 @@ export class Coordinator {
       registry,
       maxOutputBytes: config.worker.max_output_bytes,
       logger,
+      onForgery: ({ node_id: nodeId, ...detail }) => auditor.record({ actor: `node:${nodeId}`, action: "nats.forgery", node_id: nodeId, status: "forged", detail }),
     });
+    this.dispatcher = dispatcher;
 
     this.tasks = new TaskService({
       repo: new TaskRepository(this.db),
@@ -309,6 +312,9 @@ export class Coordinator {
     nc.subscribe(this.subjects.enroll(), { queue: "ocf-coordinator", callback: guardedCallback(logger, "enroll", (msg) => this.onEnroll(msg)) });
     nc.subscribe(this.subjects.heartbeatAll(), { callback: guardedCallback(logger, "heartbeat", (msg) => this.onHeartbeat(msg)) });
     nc.subscribe(this.subjects.taskEventsAll(), { queue: "ocf-coordinator", callback: guardedCallback(logger, "task events", (msg) => this.tasks?.onEvent(msg)) });
+    // No queue group: a broadcast waits in the memory of the coordinator that sent it, so each
+    // coordinator must see every result (and drops those for broadcasts it does not hold).
+    nc.subscribe(this.subjects.broadcastResultAll(), { callback: guardedCallback(logger, "broadcast results", (msg) => this.dispatcher?.onBroadcastResult(msg)) });
     this.natsSecure = nc.info?.auth_required === true;
     if (this.natsSecure) await this.connectSystem(url);
     else {

@@ -1,17 +1,19 @@
 /**
- * Exec on one node (request/reply) and broadcast to many (one publish, replies collected on an
- * inbox until every expected node answered or the deadline passed). No targeted node is ever
- * missing from a broadcast result: each is `ok | error | timeout | offline`.
+ * Exec on one node (request/reply) and broadcast to many: one publish without a reply subject;
+ * each node publishes its result on its own `<prefix>.node.<id>.bres`, which only it may publish
+ * on (its NATS permissions), and the coordinator's one subscription to every node's results hands
+ * them here. The node a result is from is read from the subject, never from the body: a node that
+ * claims another's id is a forgery (refused and audited). No targeted node is ever missing from a
+ * broadcast result: each is `ok | error | timeout | offline`.
  */
 import { randomUUID } from "node:crypto";
-import { createInbox } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { FleetError, type ErrorCode } from "../protocol/errors.js";
 import { CallResultSchema, ExecResultSchema, PROTOCOL_VERSION, type CallCapability, type CallRequest, type CallResult, type ExecResult, type Labels } from "../protocol/messages.js";
 import type { Subjects } from "../protocol/subjects.js";
 import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
-import type { NatsConnection } from "../transport/connection.js";
+import type { Msg, NatsConnection } from "../transport/connection.js";
 import { request, RequestFailed } from "../transport/request.js";
 import type { NodeRecord } from "../storage/nodes.js";
 import type { Registry } from "./registry.js";
@@ -19,12 +21,40 @@ import type { Registry } from "./registry.js";
 /** Extra time the coordinator waits beyond the command timeout for the worker's reply. */
 export const REPLY_GRACE_MS = 3000;
 
+/** Longest request id quoted from a forged message into the audit trail (the body is the forger's). */
+const QUOTED_ID_CHARS = 64;
+
+/** A node answering as another: `node_id` sent it (NATS proves it), `claimed` is the id in its body. */
+export interface Forgery {
+  node_id: string;
+  claimed: string;
+  kind: "broadcast" | "exec";
+  /** The broadcast's id as the forged result gave it (cut to 64 characters). */
+  broadcast_id?: string;
+  /** The exec request the forged reply answered. */
+  exec_id?: string;
+}
+
 export interface DispatchOptions {
   nc: () => NatsConnection | undefined;
   subjects: Subjects;
   registry: Registry;
   maxOutputBytes: number;
   logger: Logger;
+  /** A node claimed to be another in a result (the coordinator audits it as `nats.forgery`). */
+  onForgery?: (forgery: Forgery) => void;
+}
+
+/** A broadcast waiting for its results: filled by `onBroadcastResult`, ended by `finish`. */
+interface PendingBroadcast {
+  readonly expected: ReadonlyMap<string, NodeRecord>;
+  readonly results: Map<string, NodeExecResult>;
+  readonly onResult: ((result: NodeExecResult) => void) | undefined;
+  /** Results taken so far: the broadcast ends when it reaches `expected.size`. */
+  answered: number;
+  /** What `onResult` threw: the broadcast ends with it. */
+  failure?: { error: unknown };
+  finish: () => void;
 }
 
 function emptyResult(node: NodeRecord, status: NodeResultStatus, error?: { code: ErrorCode; message: string }): NodeExecResult {
@@ -37,6 +67,9 @@ function fromWire(node: NodeRecord, result: ExecResult): NodeExecResult {
 }
 
 export class Dispatcher {
+  /** Broadcasts waiting for results, by broadcast id. */
+  private readonly pending = new Map<string, PendingBroadcast>();
+
   constructor(private readonly options: DispatchOptions) {}
 
   private connection(): NatsConnection {
@@ -116,9 +149,16 @@ export class Dispatcher {
       this.options.logger.warn({ node_id: node.id, err: (error as Error).message }, "invalid exec reply");
       throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
     }
-    if (result.node_id !== node.id || result.id !== id) {
-      this.options.logger.warn({ node_id: node.id, reply_node: result.node_id }, "exec reply does not match the request");
-      throw new FleetError("internal", `node "${node.name}" sent a reply for another request or node`);
+    if (result.node_id !== node.id) {
+      // Only the node asked could answer (it may publish a reply only to a request it received):
+      // the node lies about who it is.
+      this.options.logger.warn({ node_id: node.id, claimed: result.node_id, exec_id: id }, "exec reply from a node claiming to be another: refused as a forgery");
+      this.options.onForgery?.({ node_id: node.id, claimed: result.node_id, kind: "exec", exec_id: id });
+      throw new FleetError("internal", `node "${node.name}" answered claiming to be node "${result.node_id}"; its reply was refused and audited as a forgery`);
+    }
+    if (result.id !== id) {
+      this.options.logger.warn({ node_id: node.id, exec_id: id }, "exec reply for another request");
+      throw new FleetError("internal", `node "${node.name}" sent a reply for another request`);
     }
     // A refusal (busy, not approved, could not start) never ran: no exit code and no signal.
     if (result.error && result.status === "error" && result.exit_code === null && result.signal === null) {
@@ -143,37 +183,20 @@ export class Dispatcher {
 
     if (expected.size > 0) {
       const nc = this.connection();
-      const inbox = createInbox();
-      const subscription = nc.subscribe(inbox);
-      let answered = 0;
-      const deadline = setTimeout(() => subscription.unsubscribe(), timeoutMs + REPLY_GRACE_MS);
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      const pending: PendingBroadcast = { expected, results, onResult, answered: 0, finish };
+      this.pending.set(id, pending);
+      const deadline = setTimeout(finish, timeoutMs + REPLY_GRACE_MS);
       try {
-        nc.publish(
-          this.options.subjects.broadcast("exec"),
-          encodeMessage({ v: PROTOCOL_VERSION, id, command, timeout_ms: timeoutMs, max_output_bytes: this.options.maxOutputBytes, labels }),
-          { reply: inbox },
-        );
-        for await (const message of subscription) {
-          let result: ExecResult;
-          try {
-            result = decodeMessage(message.data, ExecResultSchema);
-          } catch (error) {
-            this.options.logger.warn({ err: (error as Error).message }, "invalid broadcast reply ignored");
-            continue;
-          }
-          const node = expected.get(result.node_id);
-          if (!node || result.id !== id || results.has(node.id)) continue;
-          const converted = fromWire(node, result);
-          results.set(node.id, converted);
-          onResult?.(converted);
-          // Count, not scan: a scan of every expected node per reply is quadratic at 10,000 nodes.
-          answered += 1;
-          if (answered === expected.size) break;
-        }
+        // No reply subject: results arrive on each node's own subject (onBroadcastResult).
+        nc.publish(this.options.subjects.broadcast("exec"), encodeMessage({ v: PROTOCOL_VERSION, id, command, timeout_ms: timeoutMs, max_output_bytes: this.options.maxOutputBytes, labels }));
+        await finished;
       } finally {
         clearTimeout(deadline);
-        subscription.unsubscribe();
+        this.pending.delete(id);
       }
+      if (pending.failure) throw pending.failure.error;
       for (const node of expected.values()) {
         if (!results.has(node.id)) {
           const missing = emptyResult(node, "timeout", { code: "timeout", message: `no reply within ${timeoutMs + REPLY_GRACE_MS} ms` });
@@ -188,5 +211,51 @@ export class Dispatcher {
     for (const result of ordered) summary[result.status] += 1;
     this.options.logger.info({ broadcast_id: id, ...summary }, "broadcast done");
     return { id, command, labels, results: ordered, summary };
+  }
+
+  /**
+   * A broadcast result from `<prefix>.node.<id>.bres` (the coordinator's subscription to every
+   * node's results). The node is the one in the subject: only it may publish there. A body naming
+   * another node is a forgery: refused, logged and audited. Results for a broadcast that is unknown
+   * or over, from a node it did not target, and repeats are dropped.
+   */
+  onBroadcastResult(msg: Pick<Msg, "subject" | "data">): void {
+    const log = this.options.logger;
+    const sender = this.options.subjects.nodeIdOf(msg.subject);
+    if (sender === undefined) {
+      log.debug({ subject: msg.subject }, "broadcast result on a subject naming no node ignored");
+      return;
+    }
+    let result: ExecResult;
+    try {
+      result = decodeMessage(msg.data, ExecResultSchema);
+    } catch (error) {
+      log.warn({ node_id: sender, err: (error as Error).message }, "invalid broadcast result ignored");
+      return;
+    }
+    if (result.node_id !== sender) {
+      const broadcastId = result.id.slice(0, QUOTED_ID_CHARS);
+      log.warn({ node_id: sender, claimed: result.node_id, broadcast_id: broadcastId }, "broadcast result from a node claiming to be another: ignored as a forgery");
+      this.options.onForgery?.({ node_id: sender, claimed: result.node_id, kind: "broadcast", broadcast_id: broadcastId });
+      return;
+    }
+    const pending = this.pending.get(result.id);
+    const node = pending?.expected.get(sender);
+    if (!pending || !node || pending.results.has(sender) || pending.failure) {
+      log.debug({ node_id: sender, broadcast_id: result.id.slice(0, QUOTED_ID_CHARS) }, "broadcast result for no waiting broadcast, from a node it did not target, or repeated: ignored");
+      return;
+    }
+    const converted = fromWire(node, result);
+    pending.results.set(sender, converted);
+    try {
+      pending.onResult?.(converted);
+    } catch (error) {
+      pending.failure = { error };
+      pending.finish();
+      return;
+    }
+    // Count, not scan: a scan of every expected node per result is quadratic at 10,000 nodes.
+    pending.answered += 1;
+    if (pending.answered === pending.expected.size) pending.finish();
   }
 }

@@ -101,7 +101,10 @@ const ExecFields = {
 export const ExecRequestSchema = z.strictObject(ExecFields);
 export type ExecRequest = z.infer<typeof ExecRequestSchema>;
 
-/** Fan-out exec: every approved worker whose labels match `labels` answers on the reply subject. */
+/**
+ * Fan-out exec on `<prefix>.bcast.exec`: every approved worker whose labels match `labels` runs it
+ * and publishes its ExecResult on its own `<prefix>.node.<id>.bres` (the request has no reply subject).
+ */
 export const BroadcastRequestSchema = z.strictObject({ ...ExecFields, labels: LabelsSchema });
 export type BroadcastRequest = z.infer<typeof BroadcastRequestSchema>;
 

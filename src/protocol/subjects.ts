@@ -31,8 +31,15 @@ export interface Subjects {
   taskEvents(nodeId: string): string;
   /** Wildcard the coordinator subscribes to for every node's task events. */
   taskEventsAll(): string;
-  /** Fan-out of one verb to every node (publish with a reply inbox). */
+  /** Fan-out of one verb to every node (publish, no reply subject: results come back on broadcastResult). */
   broadcast(verb: BroadcastVerb): string;
+  /**
+   * One node's broadcast results (publish). Only that node may publish here, so the subject, not
+   * the body, says which node a result is from.
+   */
+  broadcastResult(nodeId: string): string;
+  /** Wildcard the coordinator subscribes to for every node's broadcast results. */
+  broadcastResultAll(): string;
   /** Events for dashboards and watchers. */
   event(name: string): string;
   /** Extract the node id from a per-node subject, or undefined when the subject is not one. */
@@ -61,6 +68,8 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     taskEvents: (id) => node(id, "tevt"),
     taskEventsAll: () => `${prefix}.node.*.tevt`,
     broadcast: (verb) => `${prefix}.bcast.${verb}`,
+    broadcastResult: (id) => node(id, "bres"),
+    broadcastResultAll: () => `${prefix}.node.*.bres`,
     event: (name) => `${prefix}.evt.${name}`,
     nodeIdOf(subject) {
       const parts = subject.split(".");

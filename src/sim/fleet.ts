@@ -4,7 +4,7 @@
  * by the coordinator's auto_approve or by an admin through the API), its own subscriptions to its
  * exec and task subjects and to the broadcast subject, heartbeats at the worker's interval
  * (spread over the interval, as independent machines are), and answers in the worker's message
- * formats.
+ * formats (broadcast results on each node's own result subject).
  *
  * What the nodes share, to fit 1,000-10,000 of them on one small machine: this process and K NATS
  * connections (default 4), opened with service credentials from the coordinator's trust store
@@ -199,8 +199,8 @@ export class SimFleet {
   private subscribeNode(nc: NatsConnection, node: SimNodeState): void {
     const log = this.options.logger;
     const s = this.subjects;
-    nc.subscribe(s.exec(node.id), { callback: guardedCallback(log, "sim exec", (msg) => this.answerExec(msg, node, false)) });
-    nc.subscribe(s.broadcast("exec"), { callback: guardedCallback(log, "sim broadcast", (msg) => this.answerExec(msg, node, true)) });
+    nc.subscribe(s.exec(node.id), { callback: guardedCallback(log, "sim exec", (msg) => this.answerExec(nc, msg, node, false)) });
+    nc.subscribe(s.broadcast("exec"), { callback: guardedCallback(log, "sim broadcast", (msg) => this.answerExec(nc, msg, node, true)) });
     nc.subscribe(s.task(node.id), {
       callback: guardedCallback(log, "sim task", (msg) => {
         if (!node.silent && answerTask(nc, msg, node.id, s)) this.counters.tasks += 1;
@@ -208,20 +208,23 @@ export class SimFleet {
     });
   }
 
-  /** Answer an exec or a broadcast as a worker does, for a command that ran in no time and exited 0. */
-  private answerExec(msg: Msg, node: SimNodeState, broadcast: boolean): void {
-    if (!msg.reply || node.silent) return;
-    let id: string;
+  /**
+   * Answer an exec (a reply) or a broadcast (a publish on the node's own result subject) as a
+   * worker does, for a command that ran in no time and exited 0.
+   */
+  private answerExec(nc: NatsConnection, msg: Msg, node: SimNodeState, broadcast: boolean): void {
+    if (node.silent) return;
+    const result = (id: string): Uint8Array => encodeMessage({ v: PROTOCOL_VERSION, id, node_id: node.id, status: "ok", exit_code: 0, signal: null, stdout: "", stderr: "", duration_ms: 0, truncated: false });
     if (broadcast) {
       const request = decodeMessage(msg.data, BroadcastRequestSchema);
       if (!labelsMatch(this.options.labels, request.labels)) return;
-      id = request.id;
       this.counters.broadcastReplies += 1;
-    } else {
-      id = decodeMessage(msg.data, ExecRequestSchema).id;
-      this.counters.execs += 1;
+      nc.publish(this.subjects.broadcastResult(node.id), result(request.id));
+      return;
     }
-    msg.respond(encodeMessage({ v: PROTOCOL_VERSION, id, node_id: node.id, status: "ok", exit_code: 0, signal: null, stdout: "", stderr: "", duration_ms: 0, truncated: false }));
+    if (!msg.reply) return;
+    this.counters.execs += 1;
+    msg.respond(result(decodeMessage(msg.data, ExecRequestSchema).id));
   }
 
   private startHeartbeats(nc: NatsConnection, mine: SimNodeState[]): void {

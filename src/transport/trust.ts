@@ -82,10 +82,13 @@ export function nodeInboxPrefix(nodeId: string): string {
   return `_INBOX_${nodeId}`;
 }
 
-/** What an approved node may do: its heartbeats and join requests out; its own commands and the fan-out in. */
+/**
+ * What an approved node may do: its join requests, heartbeats, task events and broadcast results
+ * out; its own commands and the fan-out in; and one answer to each request it received.
+ */
 export function nodePermissions(subjects: Subjects, nodeId: string): NatsPermissions {
   return {
-    pub: { allow: [subjects.enroll(), subjects.heartbeat(nodeId), subjects.taskEvents(nodeId)] },
+    pub: { allow: [subjects.enroll(), subjects.heartbeat(nodeId), subjects.taskEvents(nodeId), subjects.broadcastResult(nodeId)] },
     sub: { allow: [subjects.exec(nodeId), subjects.control(nodeId), subjects.call(nodeId), subjects.task(nodeId), `${subjects.prefix}.bcast.>`, `${nodeInboxPrefix(nodeId)}.>`] },
     resp: { max: 1, ttl: 0 },
   };

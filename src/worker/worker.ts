@@ -624,8 +624,8 @@ export class Worker {
     return { v: PROTOCOL_VERSION, id, node_id: this.nodeId, status: "error", exit_code: null, signal: null, stdout: "", stderr: "", duration_ms: 0, truncated: false, error: { code, message } };
   }
 
-  private respond(msg: Msg, result: ExecResult): void {
-    if (!msg.reply) return;
+  /** The result as it goes on the wire, its output trimmed so it fits the server's max payload. */
+  private fitResult(result: ExecResult): Uint8Array {
     const limit = Math.max(1024, (this.nc?.info?.max_payload ?? 1024 * 1024) - REPLY_ENVELOPE_BYTES);
     let body = encodeMessage(result);
     if (body.length > limit) {
@@ -641,10 +641,32 @@ export class Worker {
         body = encodeMessage({ ...result, stdout, stderr, truncated: true });
       }
     }
+    return body;
+  }
+
+  private respond(msg: Msg, result: ExecResult): void {
+    if (!msg.reply) return;
     try {
-      msg.respond(body);
+      msg.respond(this.fitResult(result));
     } catch (error) {
       this.options.logger.warn({ err: (error as Error).message }, "could not send reply");
+    }
+  }
+
+  /**
+   * A broadcast result goes out on this node's own subject, which only this node may publish on:
+   * the coordinator takes the sender from the subject (a broadcast has no reply subject).
+   */
+  private publishBroadcastResult(result: ExecResult): void {
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) {
+      this.options.logger.warn({ exec_id: result.id }, "broadcast result not sent: not connected to NATS");
+      return;
+    }
+    try {
+      nc.publish(this.subjects.broadcastResult(this.nodeId), this.fitResult(result));
+    } catch (error) {
+      this.options.logger.warn({ exec_id: result.id, err: (error as Error).message }, "could not send the broadcast result");
     }
   }
 
@@ -672,20 +694,21 @@ export class Worker {
       if (!broadcast) this.respond(msg, this.refusal(id, "not_approved", `node is ${this.state}, not approved; it runs nothing`));
       return;
     }
+    const answer = (result: ExecResult): void => (broadcast ? this.publishBroadcastResult(result) : this.respond(msg, result));
     if (this.stopping) {
-      this.respond(msg, this.refusal(id, "shutting_down", "worker is shutting down"));
+      answer(this.refusal(id, "shutting_down", "worker is shutting down"));
       return;
     }
     const verdict = decide(this.policy, command);
     if (!verdict.allowed) {
       log.warn({ exec_id: id, command: command.slice(0, 200), reason: verdict.reason }, "command refused by exec policy");
-      this.respond(msg, this.refusal(id, "policy_denied", verdict.reason));
+      answer(this.refusal(id, "policy_denied", verdict.reason));
       return;
     }
     const controller = new AbortController();
     const release = this.reserveSlot(id, controller);
     if (!release) {
-      this.respond(msg, this.refusal(id, "node_busy", this.busyMessage()));
+      answer(this.refusal(id, "node_busy", this.busyMessage()));
       return;
     }
     log.info({ exec_id: id, command: command.slice(0, 200), broadcast }, "exec start");
@@ -722,7 +745,7 @@ export class Worker {
             ? { error: { code: "timeout" as const, message: `command timed out after ${timeoutMs} ms; its process group was killed` } }
             : {}),
     };
-    this.respond(msg, reply);
+    answer(reply);
     log.info({ exec_id: id, exit_code: result.exit_code, status: reply.status, ms: result.duration_ms }, "exec done");
     // Given back once the reply is out: stop() waits for it before closing the connection.
     release();

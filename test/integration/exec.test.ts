@@ -130,6 +130,15 @@ describe("replies larger than the server's max_payload", () => {
     assert.equal(binary.truncated, true);
     assert.ok(binary.stdout.length > 0 && binary.stdout.length < 64 * 1024);
   });
+
+  test("a broadcast result (published on the node's own subject) is trimmed the same way", async () => {
+    const outcome = await fleet.client.broadcast("head -c 1048576 /dev/zero | tr '\\0' a");
+    const [result] = outcome.results;
+    assert.ok(result);
+    assert.equal(result.status, "ok");
+    assert.equal(result.truncated, true);
+    assert.ok(result.stdout.length > 1000 && result.stdout.length < 64 * 1024, String(result.stdout.length));
+  });
 });
 
 describe("the worker's own exec policy", () => {

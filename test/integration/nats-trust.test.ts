@@ -50,9 +50,15 @@ describe("NATS operator mode: per-node permissions and revocation (real nats-ser
   test("a node can only use its own subjects; spoofing and eavesdropping are refused", async () => {
     const coordinator = await connectAs("coordinator");
     const seen: string[] = [];
+    const results: string[] = [];
     coordinator.nc.subscribe(s.heartbeatAll(), {
       callback: (_err, msg) => {
         seen.push(msg.subject);
+      },
+    });
+    coordinator.nc.subscribe(s.broadcastResultAll(), {
+      callback: (_err, msg) => {
+        results.push(msg.subject);
       },
     });
     await coordinator.nc.flush();
@@ -63,15 +69,20 @@ describe("NATS operator mode: per-node permissions and revocation (real nats-ser
     a.nc.publish(s.heartbeat("node-b"), "spoofed");
     a.nc.publish(s.exec("node-b"), "sneaky command");
     a.nc.publish(s.heartbeat("node-a"), "mine");
+    a.nc.publish(s.broadcastResult("node-b"), "forged result");
+    a.nc.publish(s.broadcastResult("node-a"), "my result");
     await a.nc.flush();
-    await waitFor("violations reported", () => a.statuses.filter((st) => st.type === "error").length >= 4, 5000);
+    await waitFor("violations reported", () => a.statuses.filter((st) => st.type === "error").length >= 5, 5000);
     const violations = a.statuses.filter((st) => st.type === "error").map((st) => (st.type === "error" ? st.error.message : ""));
     assert.ok(violations.some((m) => /Subscription to "ocf\.node\.node-b\.exec"/.test(m)), violations.join("; "));
     assert.ok(violations.some((m) => /Subscription to "_INBOX_node-b\.>"/.test(m)), violations.join("; "));
     assert.ok(violations.some((m) => /Publish to "ocf\.node\.node-b\.hb"/.test(m)), violations.join("; "));
     assert.ok(violations.some((m) => /Publish to "ocf\.node\.node-b\.exec"/.test(m)), violations.join("; "));
+    assert.ok(violations.some((m) => /Publish to "ocf\.node\.node-b\.bres"/.test(m)), violations.join("; "));
     await waitFor("own heartbeat delivered", () => seen.includes(s.heartbeat("node-a")), 3000);
     assert.deepEqual(seen, [s.heartbeat("node-a")], "the spoofed heartbeat never reached the coordinator");
+    await waitFor("own broadcast result delivered", () => results.includes(s.broadcastResult("node-a")), 3000);
+    assert.deepEqual(results, [s.broadcastResult("node-a")], "a result on another node's subject never reached the coordinator");
 
     // The node can still answer a request it received (exec replies) without publish rights on inboxes.
     a.nc.subscribe(s.exec("node-a"), {

@@ -54,6 +54,8 @@ describe("subjects", () => {
     assert.equal(s.exec("home-server"), "ocf.node.home-server.exec");
     assert.equal(s.control("pi"), "ocf.node.pi.ctl");
     assert.equal(s.broadcast("exec"), "ocf.bcast.exec");
+    assert.equal(s.broadcastResult("home-server"), "ocf.node.home-server.bres");
+    assert.equal(s.broadcastResultAll(), "ocf.node.*.bres");
     assert.equal(s.event("node.status"), "ocf.evt.node.status");
   });
 
@@ -62,6 +64,8 @@ describe("subjects", () => {
     assert.equal(s.enroll(), "fleet_2-x.enroll");
     assert.equal(s.exec("a"), "fleet_2-x.node.a.exec");
     assert.equal(s.broadcast("exec"), "fleet_2-x.bcast.exec");
+    assert.equal(s.broadcastResult("a"), "fleet_2-x.node.a.bres");
+    assert.equal(s.broadcastResultAll(), "fleet_2-x.node.*.bres");
   });
 
   test("invalid node ids are refused (no subject injection)", () => {
@@ -70,6 +74,7 @@ describe("subjects", () => {
       assert.throws(() => s.exec(bad), /invalid node id/, bad);
       assert.throws(() => s.heartbeat(bad), /invalid node id/, bad);
       assert.throws(() => s.control(bad), /invalid node id/, bad);
+      assert.throws(() => s.broadcastResult(bad), /invalid node id/, bad);
     }
   });
 
@@ -82,6 +87,8 @@ describe("subjects", () => {
     assert.equal(s.nodeIdOf("ocf.node.pi.hb"), "pi");
     assert.equal(s.nodeIdOf("ocf.node.home-server.exec"), "home-server");
     assert.equal(s.nodeIdOf(s.control("n1")), "n1");
+    assert.equal(s.nodeIdOf(s.broadcastResult("n2")), "n2");
+    assert.equal(s.nodeIdOf("ocf.node.*.bres"), undefined, "the wildcard names no node");
     assert.equal(s.nodeIdOf("ocf.node.PI.hb"), undefined);
     assert.equal(s.nodeIdOf("other.node.pi.hb"), undefined);
     assert.equal(s.nodeIdOf("ocf.nodes.pi.hb"), undefined);
