@@ -1,5 +1,5 @@
 /** NATS connections with the fleet's reconnect policy: forever, with jitter, logging every change. */
-import { connect, type Authenticator, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, type Authenticator, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { fromSeed, type KeyPair } from "@nats-io/nkeys";
 import type { Logger } from "pino";
 import { nativeSigner } from "../protocol/ed25519.js";
@@ -27,6 +27,19 @@ export interface ConnectOptions {
   inboxPrefix?: string;
   /** Called once when the connection is closed for good; `error` says why when it was not closed by us (e.g. credentials revoked). */
   onClosed?: (error: Error | undefined) => void;
+  /**
+   * Called when the server refuses a publish or a subscription ("Permissions Violation"). The
+   * server says so asynchronously (an -ERR after the fact) and keeps the connection open; a refused
+   * subscription also reaches that subscription's callback.
+   */
+  onPermissionViolation?: (violation: PermissionViolation) => void;
+}
+
+/** A publish or subscription the server refused for this connection's credentials. */
+export interface PermissionViolation {
+  operation: "publish" | "subscription";
+  subject: string;
+  message: string;
 }
 
 /**
@@ -112,6 +125,10 @@ async function watchStatus(nc: NatsConnection, options: ConnectOptions): Promise
           break;
         case "error":
           log.warn({ err: status.error?.message }, "NATS server error");
+          if (status.error instanceof errors.PermissionViolationError) {
+            const { operation, subject, message } = status.error;
+            options.onPermissionViolation?.({ operation, subject, message });
+          }
           break;
         case "slowConsumer":
           log.warn({ sub: status.sub.getSubject() }, "NATS slow consumer: messages dropped");

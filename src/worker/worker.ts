@@ -84,6 +84,12 @@ const ENROLL_WAIT_S = 25;
 const JOIN_TIMEOUT_MS = 5000;
 /** Space kept free in a reply for the JSON envelope when trimming output to the server's max payload. */
 const REPLY_ENVELOPE_BYTES = 4096;
+/** The coordinator waits for broadcast results for the command's timeout plus this (dispatch.ts REPLY_GRACE_MS). */
+const BROADCAST_GRACE_MS = 3000;
+/** Most broadcast results kept to send again while a connection has not shown it may publish them. */
+const MAX_UNCONFIRMED_RESULTS = 8;
+/** Broadcast results refused again within this time after a renewal do not renew again (the coordinator issues credentials without them). */
+const RESULT_RENEWAL_INTERVAL_MS = 60_000;
 
 interface RunningCommand {
   id: string;
@@ -112,6 +118,15 @@ export class Worker {
   private controlEpoch = 0;
   private stopping = false;
   private renewing = false;
+  /** The connection on which a broadcast result went through: from then on results are not kept. */
+  private resultsConfirmedOn?: NatsConnection;
+  /**
+   * Broadcast results sent on a connection not yet known to allow them (credentials from before
+   * broadcast results had their own subject): sent again on the next connection if the server
+   * refused them, while their broadcast still waits.
+   */
+  private unconfirmedResults: Array<{ body: Uint8Array; until: number }> = [];
+  private lastResultRenewal = 0;
   /** Makes each slot's key in `running` unique. */
   private slotSeq = 0;
   private status?: StatusServer;
@@ -297,6 +312,22 @@ export class Worker {
     this.scheduleHttpEnroll(0);
   }
 
+  /**
+   * The server refused a broadcast result on this node's own result subject: credentials issued
+   * before results had one. Get current ones; the refused results are sent again once connected.
+   */
+  private onResultsRefused(message: string): void {
+    if (Date.now() - this.lastResultRenewal < RESULT_RENEWAL_INTERVAL_MS) {
+      this.options.logger.error(
+        { node_id: this.nodeId, err: message },
+        "NATS still refuses this node's broadcast results with the credentials just renewed (is the coordinator older than this worker?); broadcasts will report this node as timed out",
+      );
+      return;
+    }
+    this.lastResultRenewal = Date.now();
+    this.renewCredentials(`cannot publish its broadcast results: ${message}`);
+  }
+
   /** Forget the NATS credentials (revoked or refused); the next join over HTTP gets new ones. */
   private dropJwt(): void {
     this.jwt = undefined;
@@ -318,6 +349,9 @@ export class Worker {
         inboxPrefix: nodeInboxPrefix(this.nodeId),
         onReconnect: () => this.scheduleEnroll(0),
         onClosed: (error) => this.onConnectionClosed(nc, error),
+        onPermissionViolation: (violation) => {
+          if (violation.operation === "publish" && violation.subject === this.subjects.broadcastResult(this.nodeId) && nc === this.nc) this.onResultsRefused(violation.message);
+        },
       });
     } catch (error) {
       this.onConnectionClosed(undefined, error as Error);
@@ -507,6 +541,7 @@ export class Worker {
       }),
     ];
     this.tasks.resume();
+    this.resendUnconfirmedResults();
   }
 
   private stopListeningForCommands(): void {
@@ -657,17 +692,52 @@ export class Worker {
    * A broadcast result goes out on this node's own subject, which only this node may publish on:
    * the coordinator takes the sender from the subject (a broadcast has no reply subject).
    */
-  private publishBroadcastResult(result: ExecResult): void {
+  private publishBroadcastResult(result: ExecResult, until: number): void {
+    this.sendBroadcastResult(this.fitResult(result), until);
+  }
+
+  /**
+   * Publish a broadcast result. Until a result has gone through on this connection it is also kept
+   * (at most MAX_UNCONFIRMED_RESULTS, until its broadcast's deadline `until`): when the server
+   * refuses it (an -ERR after the fact) the worker renews its credentials and sends it again.
+   */
+  private sendBroadcastResult(body: Uint8Array, until: number): void {
     const nc = this.nc;
+    if (nc === undefined || this.resultsConfirmedOn !== nc) {
+      const now = Date.now();
+      this.unconfirmedResults = [...this.unconfirmedResults.filter((kept) => kept.until > now), { body, until }].slice(-MAX_UNCONFIRMED_RESULTS);
+    }
     if (!nc || nc.isClosed()) {
-      this.options.logger.warn({ exec_id: result.id }, "broadcast result not sent: not connected to NATS");
+      this.options.logger.warn("broadcast result not sent yet: not connected to NATS");
       return;
     }
     try {
-      nc.publish(this.subjects.broadcastResult(this.nodeId), this.fitResult(result));
+      nc.publish(this.subjects.broadcastResult(this.nodeId), body);
     } catch (error) {
-      this.options.logger.warn({ exec_id: result.id, err: (error as Error).message }, "could not send the broadcast result");
+      this.options.logger.warn({ err: (error as Error).message }, "could not send the broadcast result");
+      return;
     }
+    if (this.resultsConfirmedOn === nc) return;
+    // The server answers a refused publish with -ERR before the PONG of this flush, and the status
+    // watcher acts on it within microtasks: by the next timer turn a renewal would have begun.
+    nc.flush().then(
+      () =>
+        setTimeout(() => {
+          if (this.nc !== nc || this.renewing) return;
+          this.resultsConfirmedOn = nc;
+          this.unconfirmedResults = [];
+        }, 0),
+      () => undefined,
+    );
+  }
+
+  /** On a new connection: send again the broadcast results the last one may not have delivered. */
+  private resendUnconfirmedResults(): void {
+    const now = Date.now();
+    const kept = this.unconfirmedResults.filter((result) => result.until > now);
+    this.unconfirmedResults = [];
+    if (kept.length > 0) this.options.logger.info({ node_id: this.nodeId, results: kept.length }, "sending broadcast results again on the new connection");
+    for (const result of kept) this.sendBroadcastResult(result.body, result.until);
   }
 
   private async onExec(msg: Msg, broadcast: boolean): Promise<void> {
@@ -694,7 +764,8 @@ export class Worker {
       if (!broadcast) this.respond(msg, this.refusal(id, "not_approved", `node is ${this.state}, not approved; it runs nothing`));
       return;
     }
-    const answer = (result: ExecResult): void => (broadcast ? this.publishBroadcastResult(result) : this.respond(msg, result));
+    const until = Date.now() + timeoutMs + BROADCAST_GRACE_MS;
+    const answer = (result: ExecResult): void => (broadcast ? this.publishBroadcastResult(result, until) : this.respond(msg, result));
     if (this.stopping) {
       answer(this.refusal(id, "shutting_down", "worker is shutting down"));
       return;

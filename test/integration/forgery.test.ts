@@ -1,10 +1,11 @@
 /**
  * A node answering as another, with its own valid credentials (real nats-server in operator mode,
  * real coordinator and workers): its forged broadcast results and exec replies are refused and
- * audited as `nats.forgery`, and the node it claimed to be keeps its own results.
+ * audited as `nats.forgery`, and the node it claimed to be keeps its own results. And a worker
+ * whose credentials predate broadcast results on their own subject renews them by itself.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Status } from "@nats-io/transport-node";
@@ -13,7 +14,7 @@ import { encodeMessage } from "../../src/protocol/codec.js";
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { subjects } from "../../src/protocol/subjects.js";
 import { connectNats, type NatsConnection } from "../../src/transport/connection.js";
-import { nodeInboxPrefix } from "../../src/transport/trust.js";
+import { issueUserJwt, nodeInboxPrefix, nodePermissions } from "../../src/transport/trust.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { IDENTITY_FILE } from "../../src/worker/identity.js";
 import { NODE_JWT_FILE } from "../../src/worker/worker.js";
@@ -167,5 +168,38 @@ describe("forged results: a node cannot answer as another", () => {
     } finally {
       clearInterval(beating);
     }
+  });
+
+  test("a worker holding credentials from before broadcast results had their own subject renews them when refused; its result still arrives", async () => {
+    for (const nc of open.splice(0)) await nc.close().catch(() => undefined);
+    const workdir = workdirOf("elder");
+    mkdirSync(workdir, { recursive: true });
+    const options = { workdir, labels: { gen: "old" } };
+    await fleet.addApprovedWorker("elder", options);
+    await fleet.stopWorker("elder");
+    // The credentials an older coordinator issued: the same, without publishing on ocf.node.elder.bres.
+    const jwtPath = join(stateOf("elder"), NODE_JWT_FILE);
+    const publicKey = (JSON.parse(readFileSync(join(stateOf("elder"), "node.json"), "utf8")) as { public_key: string }).public_key;
+    const old = nodePermissions(subjects(), "elder");
+    old.pub.allow = old.pub.allow.filter((subject) => subject !== resultSubject("elder"));
+    assert.equal(old.pub.allow.length, nodePermissions(subjects(), "elder").pub.allow.length - 1);
+    const oldJwt = await issueUserJwt((await fleet.trust()).trust, "elder", publicKey, old);
+    writeFileSync(jwtPath, `${oldJwt}\n`, { mode: 0o600 });
+
+    const elder = await fleet.startWorker("elder", options);
+    await waitFor("elder connected and approved with its old credentials", async () => elder.state === "approved" && elder.connected && (await fleet.client.node("elder")).status === "online");
+    assert.equal(readFileSync(jwtPath, "utf8").trim(), oldJwt, "nothing refused yet: still the old credentials");
+
+    // Its result is refused by the server, it renews its credentials and sends the result again.
+    const outcome = await fleet.client.broadcast("echo upgraded; pwd", { gen: "old" }, 10_000);
+    assert.deepEqual(outcome.results.map((r) => [r.node_id, r.status, r.stdout]), [["elder", "ok", `upgraded\n${workdir}\n`]]);
+    const renewed = readFileSync(jwtPath, "utf8").trim();
+    assert.notEqual(renewed, oldJwt, "the worker fetched new credentials");
+    const claims = JSON.parse(Buffer.from(renewed.split(".")[1] ?? "", "base64url").toString("utf8")) as { nats: { pub: { allow: string[] } } };
+    assert.ok(claims.nats.pub.allow.includes(resultSubject("elder")), claims.nats.pub.allow.join(", "));
+
+    const again = await fleet.client.broadcast("echo again", { gen: "old" }, 10_000);
+    assert.deepEqual(again.results.map((r) => [r.node_id, r.status, r.stdout]), [["elder", "ok", "again\n"]]);
+    assert.ok(again.summary.duration_ms < 5000, `${again.summary.duration_ms} ms`);
   });
 });
