@@ -71,6 +71,22 @@ function getPath(source: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   return cursor;
 }
 
+interface SchemaNode {
+  def?: { type?: string; innerType?: SchemaNode; shape?: Record<string, SchemaNode> };
+  shape?: Record<string, SchemaNode>;
+}
+
+/** What a key holds by its schema ("boolean", "number", ...), looking through optional and default. */
+function schemaKind(key: string): string | undefined {
+  let node: SchemaNode | undefined = ConfigSchema as unknown as SchemaNode;
+  for (const part of key.split(".")) {
+    while (node?.def?.innerType) node = node.def.innerType;
+    node = node?.shape?.[part] ?? node?.def?.shape?.[part];
+  }
+  while (node?.def?.innerType) node = node.def.innerType;
+  return node?.def?.type;
+}
+
 /** Every leaf key of the schema, as `section.key`. */
 function knownKeys(): string[] {
   const keys: string[] = [];
@@ -95,8 +111,10 @@ function envScalar(raw: string, key: string): unknown {
   if (key === "worker.exec_allowlist" || key === "worker.exec_env" || key === "worker.file_roots") {
     return raw.split(key === "worker.exec_env" ? /[\s,]+/ : /\s*;\s*/).map((s) => s.trim()).filter(Boolean);
   }
-  // Coerce by what the key holds, so OCF_WORKER_SKILLS_DIR=123 stays the string "123".
-  const kind = typeof getPath(DEFAULTS, key.split("."));
+  // Coerce by what the key holds, so OCF_WORKER_SKILLS_DIR=123 stays the string "123"; a key
+  // without a default (worker.allow_file_writes) is looked up in the schema.
+  const fallback = getPath(DEFAULTS, key.split("."));
+  const kind = fallback === undefined ? schemaKind(key) : typeof fallback;
   if (kind === "number" && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw.trim());
   if (kind === "boolean") {
     const word = raw.trim().toLowerCase();
@@ -112,7 +130,7 @@ const DEFAULTS: unknown = ConfigSchema.parse({});
 function describeAllowed(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case "invalid_type":
-      return `expected ${issue.expected}`;
+      return issue.expected === "boolean" ? "expected boolean (true or false; in the environment also yes/no, on/off, 1/0)" : `expected ${issue.expected}`;
     case "too_small":
       return `must be ${issue.inclusive === false ? ">" : ">="} ${String(issue.minimum)}`;
     case "too_big":

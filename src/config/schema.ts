@@ -67,6 +67,11 @@ export const ConfigSchema = z.strictObject({
       exec_workdir: z.string().min(1).default("~"),
       /** Folders `ocf cp` may read and write on this worker (default: the exec working directory). */
       file_roots: z.array(z.string().min(1)).optional(),
+      /**
+       * Whether `ocf cp` may write files here. Unset: yes under exec_policy full, no under allowlist
+       * (deny refuses every file call). The worker's own config, state, skills and code are never written.
+       */
+      allow_file_writes: z.boolean().optional(),
       /** Largest file `ocf cp` moves to or from this worker (also bounded by the NATS max payload). */
       max_file_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
       /** Camera for `ocf camera`: auto = v4l2 on Linux, avfoundation on macOS; lavfi takes an ffmpeg test source as the device. */

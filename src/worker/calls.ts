@@ -11,7 +11,7 @@ import { SOFTWARE_VERSION } from "../version.js";
 import { snapCamera } from "./camera.js";
 import type { ProbedCapabilities } from "./capabilities.js";
 import { FileAccessError, type FileAccess } from "./file-access.js";
-import { commandEnv, type ExecPolicy } from "./policy.js";
+import { commandEnv, decideFileWrite, type ExecPolicy } from "./policy.js";
 import { captureScreen } from "./screen.js";
 import { runProgram, type ShellResult } from "./shell.js";
 import { SkillError, skillEnv, type SkillCatalog } from "./skills.js";
@@ -109,6 +109,10 @@ export async function answerCall(call: CallRequest, ctx: CallContext): Promise<C
 function files(call: CallRequest, ctx: CallContext): CallAnswer {
   const path = call.params.path;
   if (!path) throw new CallFailure("bad_request", `${call.capability} needs params.path`);
+  if (call.capability === "file.put") {
+    const verdict = decideFileWrite(ctx.policy);
+    if (!verdict.allowed) throw new CallFailure("policy_denied", `${ctx.nodeId} refuses to write ${path}: ${verdict.reason}`);
+  }
   try {
     if (call.capability === "file.get") {
       const file = ctx.files.read(path);

@@ -4,6 +4,7 @@
  * with shell control operators or substitutions, so `uname *` cannot become `uname; rm -rf /`),
  * `deny` runs nothing. Commands always get a scrubbed environment: only a few basic variables and
  * those listed in `worker.exec_env` are passed, so secrets in the worker's environment stay there.
+ * File writes (`ocf cp` to the node) follow `worker.allow_file_writes`, by default the mode.
  */
 export type ExecPolicyMode = "full" | "allowlist" | "deny";
 
@@ -12,6 +13,8 @@ export interface ExecPolicy {
   allowlist: readonly string[];
   /** Extra environment variable names passed to commands. */
   env: readonly string[];
+  /** worker.allow_file_writes: undefined follows the mode (writes under full, none under allowlist). */
+  fileWrites?: boolean | undefined;
 }
 
 export type PolicyDecision = { allowed: true } | { allowed: false; reason: string };
@@ -36,6 +39,19 @@ export function decide(policy: ExecPolicy, command: string): PolicyDecision {
   }
   if (policy.allowlist.some((pattern) => globToRegExp(pattern).test(trimmed))) return { allowed: true };
   return { allowed: false, reason: `exec_policy is allowlist: "${trimmed.slice(0, 120)}" matches no pattern in worker.exec_allowlist` };
+}
+
+/**
+ * May the fleet write files here (file.put)? `deny` refuses every file call; otherwise
+ * worker.allow_file_writes decides, and when it is unset writes follow the mode: allowed under
+ * `full`, refused under `allowlist` (a written file can change what an allowed command does).
+ */
+export function decideFileWrite(policy: ExecPolicy): PolicyDecision {
+  if (policy.mode === "deny") return { allowed: false, reason: "this worker's exec_policy is deny: it accepts no file calls" };
+  if (policy.fileWrites === true) return { allowed: true };
+  if (policy.fileWrites === false) return { allowed: false, reason: "this worker's worker.allow_file_writes is false: it accepts no file writes; set worker.allow_file_writes: true in its config to allow them" };
+  if (policy.mode === "full") return { allowed: true };
+  return { allowed: false, reason: "this worker's exec_policy is allowlist, which refuses file writes unless worker.allow_file_writes: true is set in its config" };
 }
 
 /** The environment a command runs with: base variables, LC_*, and the listed extras. */

@@ -42,7 +42,7 @@ import { loadOrCreateIdentity } from "./identity.js";
 import { runShell, type ShellResult } from "./shell.js";
 import { CpuMeter, diskPercent, machineFacts, memoryPercent } from "./system-info.js";
 import { labelsMatch } from "../protocol/labels.js";
-import { commandEnv, decide, type ExecPolicy } from "./policy.js";
+import { commandEnv, decide, decideFileWrite, type ExecPolicy } from "./policy.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
 import { FileAccess } from "./file-access.js";
@@ -147,8 +147,8 @@ export class Worker {
   constructor(private readonly options: WorkerOptions) {
     this.subjects = makeSubjects(options.config.communication.subject_prefix);
     this.labels = { ...options.config.worker.labels, ...(options.labels ?? {}) };
-    const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env } = options.config.worker;
-    this.policy = { mode, allowlist, env };
+    const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env, allow_file_writes: fileWrites } = options.config.worker;
+    this.policy = { mode, allowlist, env, fileWrites };
     const workdir = options.workdir ?? homedir();
     const resolveHome = (path: string): string => (path === "~" ? homedir() : path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
     this.files = new FileAccess((options.fileRoots ?? options.config.worker.file_roots ?? [workdir]).map(resolveHome), workdir, options.config.worker.max_file_bytes);
@@ -232,7 +232,7 @@ export class Worker {
     for (const problem of this.skills.problems()) logger.warn({ skill_folder: problem.folder, err: problem.error }, "skill not loaded");
     this.capabilityTimer = setInterval(() => this.refreshCapabilities(), CAPABILITY_REFRESH_MS);
     this.capabilityTimer.unref();
-    if (this.policy.mode !== "full") logger.info({ exec_policy: this.policy.mode, patterns: this.policy.allowlist.length }, "exec policy in force");
+    if (this.policy.mode !== "full") logger.info({ exec_policy: this.policy.mode, patterns: this.policy.allowlist.length, file_writes: decideFileWrite(this.policy).allowed }, "exec policy in force");
     if (this.policy.mode === "allowlist" && this.policy.allowlist.length === 0) logger.warn("exec_policy is allowlist but worker.exec_allowlist is empty: every command will be refused");
     if (this.options.statusServer ?? true) {
       this.status = await startStatusServer({
@@ -272,15 +272,17 @@ export class Worker {
   }
 
   /**
-   * Apply a reloaded config: the exec policy, heartbeat interval, max_concurrent_tasks and log
-   * level change live; returns the changed worker keys that need a restart.
+   * Apply a reloaded config: the exec policy, allow_file_writes, heartbeat interval,
+   * max_concurrent_tasks and log level change live; returns the changed worker keys that need a
+   * restart.
    */
   applyConfig(next: Config, changed: readonly string[]): string[] {
-    const live = new Set(["worker.exec_policy", "worker.exec_allowlist", "worker.exec_env", "worker.heartbeat_interval", "worker.max_concurrent_tasks", "log.level"]);
+    const live = new Set(["worker.exec_policy", "worker.exec_allowlist", "worker.exec_env", "worker.allow_file_writes", "worker.heartbeat_interval", "worker.max_concurrent_tasks", "log.level"]);
     // The policy object is shared with the capability calls and the task runner: change it in place.
     this.policy.mode = next.worker.exec_policy;
     this.policy.allowlist = next.worker.exec_allowlist;
     this.policy.env = next.worker.exec_env;
+    this.policy.fileWrites = next.worker.allow_file_writes;
     if (changed.includes("log.level")) this.options.logger.level = next.log.level;
     const intervalChanged = next.worker.heartbeat_interval !== this.options.config.worker.heartbeat_interval;
     this.options.config.worker.heartbeat_interval = next.worker.heartbeat_interval;
@@ -288,11 +290,14 @@ export class Worker {
     this.options.config.worker.exec_policy = next.worker.exec_policy;
     this.options.config.worker.exec_allowlist = next.worker.exec_allowlist;
     this.options.config.worker.exec_env = next.worker.exec_env;
+    this.options.config.worker.allow_file_writes = next.worker.allow_file_writes;
     if (intervalChanged && this.heartbeatTimer) {
       this.stopHeartbeats();
       this.startHeartbeats();
     }
-    if (changed.includes("worker.exec_policy")) this.options.logger.warn({ exec_policy: this.policy.mode }, "exec policy changed by a config reload");
+    if (changed.includes("worker.exec_policy") || changed.includes("worker.allow_file_writes")) {
+      this.options.logger.warn({ exec_policy: this.policy.mode, file_writes: decideFileWrite(this.policy).allowed }, "exec policy changed by a config reload");
+    }
     return changed.filter((key) => !live.has(key) && !key.startsWith("coordinator.") && !key.startsWith("scheduler."));
   }
 

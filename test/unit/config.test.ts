@@ -313,6 +313,28 @@ describe("environment values take the type of their key", () => {
   });
 });
 
+describe("worker.allow_file_writes", () => {
+  test("unset by default (writes then follow exec_policy); true or false from the file or OCF_WORKER_ALLOW_FILE_WRITES", () => {
+    assert.equal(loadConfig({ path: SEED_FILE, env: {} }).config.worker.allow_file_writes, undefined);
+    const path = join(freshDir(), "config.yaml");
+    writeFileSync(path, "worker:\n  exec_policy: allowlist\n  allow_file_writes: true\n");
+    assert.equal(loadConfig({ path, env: {} }).config.worker.allow_file_writes, true);
+    assert.equal(loadConfig({ path, env: { OCF_WORKER_ALLOW_FILE_WRITES: "no" } }).config.worker.allow_file_writes, false);
+    assert.equal(loadConfig({ path: SEED_FILE, env: { OCF_WORKER_ALLOW_FILE_WRITES: " Yes " } }).config.worker.allow_file_writes, true);
+    assert.equal(loadConfig({ path: SEED_FILE, env: { OCF_WORKER_ALLOW_FILE_WRITES: "0" } }).config.worker.allow_file_writes, false);
+  });
+
+  test("anything but a boolean names the key, the variable and what is allowed", () => {
+    assert.equal(
+      errorOf(() => loadConfig({ path: SEED_FILE, env: { OCF_WORKER_ALLOW_FILE_WRITES: "sometimes" } })),
+      'environment OCF_WORKER_ALLOW_FILE_WRITES: worker.allow_file_writes = "sometimes" is invalid: expected boolean (true or false; in the environment also yes/no, on/off, 1/0)',
+    );
+    const path = join(freshDir(), "config.yaml");
+    writeFileSync(path, "worker:\n  allow_file_writes: maybe\n");
+    assert.match(errorOf(() => loadConfig({ path, env: {} })), /config\.yaml: worker\.allow_file_writes = "maybe" is invalid: expected boolean/);
+  });
+});
+
 describe("empty sections", () => {
   test("a section written with nothing under it takes all its defaults", () => {
     const path = join(freshDir(), "config.yaml");

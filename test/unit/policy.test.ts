@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { commandEnv, decide, type ExecPolicy } from "../../src/worker/policy.js";
+import { describe, test } from "node:test";
+import { commandEnv, decide, decideFileWrite, type ExecPolicy, type ExecPolicyMode } from "../../src/worker/policy.js";
 
 const allowlist = (patterns: string[]): ExecPolicy => ({ mode: "allowlist", allowlist: patterns, env: [] });
 
@@ -41,4 +41,27 @@ test("commands get a scrubbed environment: basics, LC_*, and listed names only",
   const source = { PATH: "/usr/bin", HOME: "/home/w", LANG: "C.UTF-8", LC_ALL: "C", AWS_SECRET_ACCESS_KEY: "s3cret", OCF_TOKEN: "ocf_x", VISIBLE: "yes" };
   const env = commandEnv({ mode: "full", allowlist: [], env: ["VISIBLE"] }, source);
   assert.deepEqual(env, { PATH: "/usr/bin", HOME: "/home/w", LANG: "C.UTF-8", LC_ALL: "C", VISIBLE: "yes" });
+});
+
+describe("file writes follow exec_policy and worker.allow_file_writes", () => {
+  const policy = (mode: ExecPolicyMode, fileWrites?: boolean): ExecPolicy => ({ mode, allowlist: [], env: [], fileWrites });
+
+  test("unset: allowed under full, refused under allowlist naming the setting; deny refuses always", () => {
+    assert.deepEqual(decideFileWrite(policy("full")), { allowed: true });
+    const allowlist = decideFileWrite(policy("allowlist"));
+    assert.equal(allowlist.allowed, false);
+    assert.match(allowlist.allowed ? "" : allowlist.reason, /exec_policy is allowlist.*worker\.allow_file_writes: true/);
+    for (const explicit of [undefined, true, false]) {
+      const deny = decideFileWrite(policy("deny", explicit));
+      assert.equal(deny.allowed, false);
+      assert.match(deny.allowed ? "" : deny.reason, /exec_policy is deny/);
+    }
+  });
+
+  test("explicit values win over the mode", () => {
+    assert.deepEqual(decideFileWrite(policy("allowlist", true)), { allowed: true });
+    const off = decideFileWrite(policy("full", false));
+    assert.equal(off.allowed, false);
+    assert.match(off.allowed ? "" : off.reason, /worker\.allow_file_writes is false/);
+  });
 });
