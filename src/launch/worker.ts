@@ -40,8 +40,10 @@ export async function launchWorker(loaded: LoadedConfig, options: LaunchWorkerOp
     labels: options.labels ?? {},
     stateDir,
     workdir: loaded.resolvePath(loaded.config.worker.exec_workdir),
-    ...(loaded.config.worker.file_roots ? { fileRoots: loaded.config.worker.file_roots.map((root) => loaded.resolvePath(root)) } : {}),
     skillsDir: loaded.resolvePath(loaded.config.worker.skills_dir),
+    // worker.file_roots and the places file calls may not touch resolve like every other config path.
+    resolvePath: loaded.resolvePath,
+    configFile: loaded.file,
     logger,
   });
   // The worker keeps its own copy of the config: a reload changes it in place.

@@ -14,6 +14,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { KeyPair } from "@nats-io/nkeys";
+import { INSTALL_ROOT } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { asErrorReply, decodeMessage, encodeMessage } from "../protocol/codec.js";
 import type { ErrorCode } from "../protocol/errors.js";
@@ -45,7 +46,8 @@ import { labelsMatch } from "../protocol/labels.js";
 import { commandEnv, decide, decideFileWrite, type ExecPolicy } from "./policy.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 import { probeCapabilities, type ProbedCapabilities } from "./capabilities.js";
-import { FileAccess } from "./file-access.js";
+import { FileAccess, type ProtectedPlace } from "./file-access.js";
+import { deployEnvDir, protectedPlaces, type OwnPlaces } from "./protected.js";
 import { answerCall, CallFailure, type CallContext } from "./calls.js";
 import { SkillCatalog } from "./skills.js";
 import { TaskRunner } from "./tasks.js";
@@ -65,10 +67,19 @@ export interface WorkerOptions {
   workdir?: string;
   /** Environment used to probe capabilities and run capture tools (default: process.env). */
   env?: NodeJS.ProcessEnv;
-  /** Resolved worker.file_roots (the launcher resolves relative paths like every other config path). */
-  fileRoots?: string[];
   /** Resolved worker.skills_dir (default: worker.skills_dir from the current folder). */
   skillsDir?: string;
+  /**
+   * How paths in the config resolve (the launcher's LoadedConfig.resolvePath: `~`, relative to the
+   * config's folder); default: `~` expanded, relative to the current folder.
+   */
+  resolvePath?: (path: string) => string;
+  /** The config file this worker was started with: file calls may read it, never write it. */
+  configFile?: string | undefined;
+  /** The software's folder, never written by file calls (default: this installation's root). */
+  installRoot?: string;
+  /** The deploy's env folder, never read or written by file calls (default: ~/.config/openclaw-federation). */
+  deployEnvDir?: string;
 }
 
 /** How often the worker probes its capabilities again and rescans its skills. */
@@ -139,6 +150,11 @@ export class Worker {
   /** What the probe found, without skills (skills check their `requires` against it). */
   private baseCapabilities: ProbedCapabilities = { list: [], missing: {} };
   private readonly files: FileAccess;
+  /** Paths the fleet may not touch through file calls: from the config at start and the current one. */
+  private places: readonly ProtectedPlace[];
+  private readonly startPlaces: readonly ProtectedPlace[];
+  private readonly ownPlaces: OwnPlaces;
+  private readonly resolveConfigPath: (path: string) => string;
   readonly skills: SkillCatalog;
   private readonly callContext: CallContext;
   private readonly tasks: TaskRunner;
@@ -151,9 +167,20 @@ export class Worker {
     this.policy = { mode, allowlist, env, fileWrites };
     const workdir = options.workdir ?? homedir();
     const resolveHome = (path: string): string => (path === "~" ? homedir() : path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
-    this.files = new FileAccess((options.fileRoots ?? options.config.worker.file_roots ?? [workdir]).map(resolveHome), workdir, options.config.worker.max_file_bytes);
+    this.resolveConfigPath = options.resolvePath ?? ((path) => resolve(resolveHome(path)));
     const probeEnv = options.env ?? process.env;
     this.skills = new SkillCatalog(resolve(resolveHome(options.skillsDir ?? options.config.worker.skills_dir)), () => this.baseCapabilities, probeEnv);
+    this.ownPlaces = {
+      configFile: options.configFile,
+      stateDir: resolve(options.stateDir),
+      skillsDir: this.skills.dir,
+      installRoot: options.installRoot ?? INSTALL_ROOT,
+      deployEnvDir: options.deployEnvDir ?? deployEnvDir(),
+      resolvePath: this.resolveConfigPath,
+    };
+    this.startPlaces = protectedPlaces(options.config, this.ownPlaces);
+    this.places = this.startPlaces;
+    this.files = new FileAccess({ roots: this.fileRoots(options.config), workdir, maxBytes: options.config.worker.max_file_bytes, protectedPlaces: () => this.places });
     this.skills.scan();
     this.capabilities = this.probe();
     this.callContext = {
@@ -181,6 +208,11 @@ export class Worker {
       reserve: (id, controller) => this.reserveSlot(id, controller),
       logger: options.logger,
     });
+  }
+
+  /** worker.file_roots resolved like every config path; default: the exec working directory. */
+  private fileRoots(config: Config): string[] {
+    return config.worker.file_roots?.map(this.resolveConfigPath) ?? [this.options.workdir ?? homedir()];
   }
 
   /**
@@ -272,18 +304,19 @@ export class Worker {
   }
 
   /**
-   * Apply a reloaded config: the exec policy, allow_file_writes, heartbeat interval,
+   * Apply a reloaded config: the exec policy, allow_file_writes, file_roots, heartbeat interval,
    * max_concurrent_tasks and log level change live; returns the changed worker keys that need a
-   * restart.
+   * restart. The places file calls may not touch follow the new config (and keep the old ones).
    */
   applyConfig(next: Config, changed: readonly string[]): string[] {
-    const live = new Set(["worker.exec_policy", "worker.exec_allowlist", "worker.exec_env", "worker.allow_file_writes", "worker.heartbeat_interval", "worker.max_concurrent_tasks", "log.level"]);
+    const live = new Set(["worker.exec_policy", "worker.exec_allowlist", "worker.exec_env", "worker.allow_file_writes", "worker.file_roots", "worker.heartbeat_interval", "worker.max_concurrent_tasks", "log.level"]);
+    const logger = this.options.logger;
     // The policy object is shared with the capability calls and the task runner: change it in place.
     this.policy.mode = next.worker.exec_policy;
     this.policy.allowlist = next.worker.exec_allowlist;
     this.policy.env = next.worker.exec_env;
     this.policy.fileWrites = next.worker.allow_file_writes;
-    if (changed.includes("log.level")) this.options.logger.level = next.log.level;
+    if (changed.includes("log.level")) logger.level = next.log.level;
     const intervalChanged = next.worker.heartbeat_interval !== this.options.config.worker.heartbeat_interval;
     this.options.config.worker.heartbeat_interval = next.worker.heartbeat_interval;
     this.options.config.worker.max_concurrent_tasks = next.worker.max_concurrent_tasks;
@@ -291,14 +324,26 @@ export class Worker {
     this.options.config.worker.exec_allowlist = next.worker.exec_allowlist;
     this.options.config.worker.exec_env = next.worker.exec_env;
     this.options.config.worker.allow_file_writes = next.worker.allow_file_writes;
+    const restart: string[] = [];
+    try {
+      this.places = [...this.startPlaces, ...protectedPlaces(next, this.ownPlaces)];
+      if (changed.includes("worker.file_roots")) {
+        this.files.setRoots(this.fileRoots(next));
+        this.options.config.worker.file_roots = next.worker.file_roots;
+        logger.warn({ file_roots: this.files.sharedRoots }, "file roots changed by a config reload");
+      }
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, "worker.file_roots could not be applied; the previous roots stay until a restart");
+      restart.push("worker.file_roots");
+    }
     if (intervalChanged && this.heartbeatTimer) {
       this.stopHeartbeats();
       this.startHeartbeats();
     }
     if (changed.includes("worker.exec_policy") || changed.includes("worker.allow_file_writes")) {
-      this.options.logger.warn({ exec_policy: this.policy.mode, file_writes: decideFileWrite(this.policy).allowed }, "exec policy changed by a config reload");
+      logger.warn({ exec_policy: this.policy.mode, file_writes: decideFileWrite(this.policy).allowed }, "exec policy changed by a config reload");
     }
-    return changed.filter((key) => !live.has(key) && !key.startsWith("coordinator.") && !key.startsWith("scheduler."));
+    return [...restart, ...changed.filter((key) => !live.has(key) && !key.startsWith("coordinator.") && !key.startsWith("scheduler."))];
   }
 
   /** The server refused a subject these credentials should allow (issued by an older coordinator): get new ones. */

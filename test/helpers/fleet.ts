@@ -171,7 +171,7 @@ export class TestFleet {
     return coordinator;
   }
 
-  async startWorker(nodeId: string, options: { labels?: Labels; worker?: Partial<Config["worker"]>; workdir?: string; stateDir?: string; name?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Worker> {
+  async startWorker(nodeId: string, options: { labels?: Labels; worker?: Partial<Config["worker"]>; workdir?: string; stateDir?: string; name?: string; env?: NodeJS.ProcessEnv; configFile?: string } = {}): Promise<Worker> {
     const config = this.config({ worker: options.worker ?? {} });
     const worker = new Worker({
       config,
@@ -183,6 +183,7 @@ export class TestFleet {
       statusServer: false,
       ...(options.workdir ? { workdir: options.workdir } : {}),
       ...(options.env ? { env: options.env } : {}),
+      ...(options.configFile ? { configFile: options.configFile } : {}),
     });
     await worker.start();
     // A second worker with the same node id (an impostor in a test) is tracked under its own key.

@@ -1,11 +1,16 @@
-/** ocf cp: files to and from a node, confined to worker.file_roots, checked by SHA-256, bounded in size. */
+/**
+ * ocf cp: files to and from a node, confined to worker.file_roots, checked by SHA-256, bounded in
+ * size; never the worker's own config, state, skills or code, nor a local coordinator's secrets.
+ */
 import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { ClientError, FleetClient } from "../../src/client/client.js";
-import { runCli, TestFleet } from "../helpers/fleet.js";
+import { runCli, spawnCli, TestFleet, waitFor } from "../helpers/fleet.js";
 
 const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
 
@@ -100,5 +105,139 @@ describe("files to and from a node", () => {
     assert.match(await refused(fleet.client.getFile("locked", "visible.txt"), "policy_denied", 403), /exec_policy: deny/);
     const reader = new FleetClient({ url: fleet.coordinator?.url ?? "", token: (await fleet.client.createToken("file-reader", "read")).token });
     await refused(reader.getFile("nas", "visible.txt"), "forbidden", 403);
+  });
+});
+
+describe("a worker never lets the fleet rewrite its own policy, state or credentials", { timeout: 120_000 }, () => {
+  const fleet = new TestFleet();
+  let vmHome = "";
+  let vmConfig = "";
+  let vm: ChildProcess | undefined;
+  let fullHome = "";
+  const env = (): NodeJS.ProcessEnv => ({ OCF_URL: fleet.coordinator?.url, OCF_TOKEN: fleet.token });
+  const execRefused = async (node: string, command: string): Promise<string> => {
+    const result = await fleet.client.exec(node, command).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.ok(result instanceof ClientError, `${command} ran on ${node}`);
+    assert.equal(result.code, "policy_denied", result.message);
+    return result.message;
+  };
+
+  before(async () => {
+    await fleet.startNats();
+    await fleet.startCoordinator();
+    // The issue's machine: a real `ocf worker -c <home>/config.yaml` process under exec_policy
+    // allowlist whose exec_workdir (and so its only file root) is the folder holding its config
+    // file and its state; it reloads the config when the file changes.
+    vmHome = join(fleet.dir, "vm-home");
+    mkdirSync(vmHome, { recursive: true });
+    vmConfig = join(vmHome, "config.yaml");
+    writeFileSync(vmConfig, toYaml(fleet.config({
+      worker: { exec_policy: "allowlist", exec_allowlist: ["echo *"], exec_workdir: vmHome, state_dir: join(vmHome, ".openclaw-federation", "worker"), skills_dir: join(vmHome, "skills") },
+      log: { level: "info", dir: join(fleet.dir, "vm-logs") },
+    })));
+    vm = spawnCli(["worker", "-c", vmConfig, "--node-id", "vm"]);
+    const request = await waitFor("the vm's join request", async () => (await fleet.client.pending()).find((r) => r.node_id === "vm"), 30_000, 100);
+    await fleet.client.approve(request.request_id);
+    await waitFor("vm online", async () => (await fleet.client.node("vm")).status === "online", 30_000, 100);
+
+    // A full-policy worker whose home holds its config file and state.
+    fullHome = join(fleet.dir, "full-home");
+    mkdirSync(fullHome, { recursive: true });
+    writeFileSync(join(fullHome, "worker.yaml"), "worker:\n  exec_policy: full\n");
+    await fleet.addApprovedWorker("full-vm", { workdir: fullHome, stateDir: join(fullHome, ".openclaw-federation", "worker"), configFile: join(fullHome, "worker.yaml") });
+  });
+  after(async () => {
+    if (vm && vm.exitCode === null && vm.signalCode === null) vm.kill("SIGKILL");
+    await fleet.close();
+  });
+
+  test("the issue's reproduction: the config can be read, not written back with exec_policy: full; the policy stays allowlist", async () => {
+    const original = readFileSync(vmConfig);
+    const got = await fleet.client.getFile("vm", "config.yaml");
+    assert.ok(got.data.equals(original), "reading its own config is allowed");
+    const edited = parseYaml(got.data.toString("utf8")) as { worker: Record<string, unknown> };
+    edited.worker.exec_policy = "full";
+    const upgraded = Buffer.from(toYaml(edited));
+    const message = await refused(fleet.client.putFile("vm", "config.yaml", upgraded, sha256(upgraded)), "policy_denied", 403);
+    assert.match(message, /vm refuses to write config\.yaml: .*exec_policy is allowlist.*worker\.allow_file_writes: true/);
+    assert.ok(readFileSync(vmConfig).equals(original), "the config file is untouched");
+    // Give a reload (200 ms after a change) every chance to happen: nothing changed.
+    await new Promise((r) => setTimeout(r, 800));
+    assert.match(await execRefused("vm", "id"), /matches no pattern in worker\.exec_allowlist/);
+    assert.equal((await fleet.client.exec("vm", "echo still allowlist")).stdout, "still allowlist\n");
+    // Its identity and credentials cannot be read either.
+    assert.match(await refused(fleet.client.getFile("vm", ".openclaw-federation/worker/identity.seed"), "policy_denied", 403), /own state folder \(worker\.state_dir/);
+    // The refusal is in the worker's log at warn.
+    const log = await waitFor("the refusal in the worker's log", () => {
+      const path = join(fleet.dir, "vm-logs", "worker.log");
+      return existsSync(path) && readFileSync(path, "utf8").split("\n").filter((line) => line.includes('"code":"policy_denied"') && line.includes("file.put"));
+    }, 5000);
+    assert.ok(log.length > 0 && log.every((line) => (JSON.parse(line) as { level: number }).level === 40), log.join("\n"));
+  });
+
+  test("allow_file_writes and file_roots change on reload; the config and state stay out of reach", async () => {
+    const edit = (change: (worker: Record<string, unknown>) => void): void => {
+      const config = parseYaml(readFileSync(vmConfig, "utf8")) as { worker: Record<string, unknown> };
+      change(config.worker);
+      writeFileSync(vmConfig, toYaml(config));
+      vm?.kill("SIGHUP");
+    };
+    const note = Buffer.from("a normal file\n");
+    edit((worker) => {
+      worker.allow_file_writes = true;
+    });
+    await waitFor("writes allowed after the reload", async () => (await fleet.client.putFile("vm", "note.txt", note, sha256(note)).catch(() => undefined))?.bytes === note.length, 10_000, 200);
+    assert.ok(readFileSync(join(vmHome, "note.txt")).equals(note));
+    const full = Buffer.from(readFileSync(vmConfig, "utf8").replace("exec_policy: allowlist", "exec_policy: full"));
+    assert.match(await refused(fleet.client.putFile("vm", "config.yaml", full, sha256(full)), "policy_denied", 403), /config\.yaml is this worker's own config file/);
+    assert.match(await refused(fleet.client.putFile("vm", ".openclaw-federation/worker/node.jwt", note, sha256(note)), "policy_denied", 403), /own state folder/);
+    assert.match(await refused(fleet.client.putFile("vm", ".openclaw-federation/worker/tasks/planted.json", note, sha256(note)), "policy_denied", 403), /own state folder/);
+    mkdirSync(join(vmHome, "skills"), { recursive: true });
+    assert.match(await refused(fleet.client.putFile("vm", "skills/shell/skill.yaml", note, sha256(note)), "policy_denied", 403), /skills folder \(worker\.skills_dir/);
+    assert.equal(existsSync(join(vmHome, "skills", "shell")), false);
+    await execRefused("vm", "id");
+    // A narrower file_roots takes effect without a restart.
+    mkdirSync(join(vmHome, "public"), { recursive: true });
+    edit((worker) => {
+      worker.file_roots = [join(vmHome, "public")];
+    });
+    await waitFor("the new roots in force", async () => (await fleet.client.getFile("vm", "config.yaml").then(() => "", (error: unknown) => (error as Error).message)).includes("outside the folders this worker shares"), 10_000, 200);
+    assert.equal((await fleet.client.putFile("vm", join(vmHome, "public", "n.txt"), note, sha256(note))).bytes, note.length);
+  });
+
+  test("a full-policy worker refuses writing its own config and reading its identity seed", async () => {
+    const data = Buffer.from("worker:\n  exec_policy: full\n  exec_allowlist: []\n");
+    assert.match(await refused(fleet.client.putFile("full-vm", "worker.yaml", data, sha256(data)), "policy_denied", 403), /worker\.yaml is this worker's own config file .*may not write it/);
+    assert.equal(readFileSync(join(fullHome, "worker.yaml"), "utf8"), "worker:\n  exec_policy: full\n");
+    assert.match(await refused(fleet.client.getFile("full-vm", ".openclaw-federation/worker/identity.seed"), "policy_denied", 403), /may not read or write it/);
+    await refused(fleet.client.putFile("full-vm", ".openclaw-federation/worker/identity.seed", data, sha256(data)), "policy_denied", 403);
+    // Everything else in its root works both ways under full.
+    assert.equal((await fleet.client.putFile("full-vm", "ok.txt", data, sha256(data))).bytes, data.length);
+    assert.ok((await fleet.client.getFile("full-vm", "worker.yaml")).data.length > 0);
+  });
+
+  test("a worker sharing the coordinator's config refuses its admin token, NATS keys and database", async () => {
+    // Its root is the whole folder holding the coordinator's state dir, database and logs.
+    await fleet.addApprovedWorker("master-vm", { workdir: fleet.dir, worker: { file_roots: [fleet.dir] } });
+    assert.ok(existsSync(join(fleet.dir, "coordinator", "admin.token")));
+    assert.match(await refused(fleet.client.getFile("master-vm", join(fleet.dir, "coordinator", "admin.token")), "policy_denied", 403), /coordinator's state folder \(coordinator\.state_dir/);
+    assert.match(await refused(fleet.client.getFile("master-vm", "coordinator/trust/operator.nk"), "policy_denied", 403), /coordinator's state folder/);
+    assert.match(await refused(fleet.client.getFile("master-vm", "cluster.db"), "policy_denied", 403), /coordinator's database \(storage\.path/);
+    await refused(fleet.client.getFile("master-vm", "cluster.db-wal"), "policy_denied", 403);
+  });
+
+  test("ocf cp: a refusal is one line naming it, exit 1", async () => {
+    const local = join(fleet.dir, "evil.yaml");
+    writeFileSync(local, "worker:\n  exec_policy: full\n");
+    const up = await runCli(["cp", local, "full-vm:worker.yaml"], { env: env() });
+    assert.equal(up.code, 1, up.stderr);
+    assert.match(up.stderr, /policy_denied: worker\.yaml is this worker's own config file/);
+    const down = await runCli(["cp", "full-vm:.openclaw-federation/worker/identity.seed", join(fleet.dir, "stolen.seed")], { env: env() });
+    assert.equal(down.code, 1, down.stderr);
+    assert.match(down.stderr, /policy_denied: .*own state folder/);
+    assert.equal(existsSync(join(fleet.dir, "stolen.seed")), false);
   });
 });
