@@ -28,11 +28,13 @@ const QUOTED_ID_CHARS = 64;
 export interface Forgery {
   node_id: string;
   claimed: string;
-  kind: "broadcast" | "exec";
+  kind: "broadcast" | "exec" | "call";
   /** The broadcast's id as the forged result gave it (cut to 64 characters). */
   broadcast_id?: string;
   /** The exec request the forged reply answered. */
   exec_id?: string;
+  /** The capability call the forged reply answered. */
+  call_id?: string;
 }
 
 export interface DispatchOptions {
@@ -121,8 +123,14 @@ export class Dispatcher {
     } catch (error) {
       throw new FleetError("internal", `node "${node.name}" sent an invalid reply: ${(error as Error).message}`);
     }
+    if (result.node_id !== node.id) {
+      // As with exec: only the node asked could answer, so it lies about who it is.
+      this.options.logger.warn({ node_id: node.id, claimed: result.node_id, call_id: id, capability }, "call reply from a node claiming to be another: refused as a forgery");
+      this.options.onForgery?.({ node_id: node.id, claimed: result.node_id, kind: "call", call_id: id });
+      throw new FleetError("internal", `node "${node.name}" answered claiming to be node "${result.node_id}"; its reply was refused and audited as a forgery`);
+    }
     if (result.error) throw new FleetError(result.error.code, result.error.message);
-    if (result.id !== id || result.node_id !== node.id || (result.data === undefined && result.json === undefined)) {
+    if (result.id !== id || (result.data === undefined && result.json === undefined)) {
       throw new FleetError("internal", `node "${node.name}" sent an empty reply or one for another request`);
     }
     return { node, result };

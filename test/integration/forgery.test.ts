@@ -131,7 +131,7 @@ describe("forged results: a node cannot answer as another", () => {
     assert.deepEqual(rows.map((entry) => [entry.node_id, entry.status]).sort(), [["evil", "ok"], ["vm", "ok"]]);
   });
 
-  test("exec: a reply claiming to be another node fails with an error naming the claim and is audited", async () => {
+  test("exec and capability calls: a reply claiming to be another node fails with an error naming the claim and is audited", async () => {
     // evil's worker is stopped; its raw connection keeps it online and answers its exec requests as vm.
     await fleet.stopWorker("evil");
     const evil = await connectAs("evil");
@@ -165,6 +165,24 @@ describe("forged results: a node cannot answer as another", () => {
       assert.deepEqual((await fleet.client.audit({ node: "vm" })).filter((entry) => entry.id > lastVmEntry), [], "nothing was recorded as vm's");
       const exec = (await fleet.client.audit({ action: "exec", node: "evil" }))[0];
       assert.equal(exec?.status, "internal", "the exec is recorded as evil's, failed");
+
+      // A capability call (here system information) answered as vm is refused the same way.
+      evil.nc.subscribe(s.call("evil"), {
+        callback: (_err, msg) => {
+          const id = (JSON.parse(new TextDecoder().decode(msg.data)) as { id: string }).id;
+          msg.respond(encodeMessage({ v: PROTOCOL_VERSION, id, node_id: "vm", duration_ms: 1, json: { hostname: "forged" } }));
+        },
+      });
+      await evil.nc.flush();
+      const call = await fleet.client.info("evil").then(
+        () => assert.fail("a forged call reply must not be accepted"),
+        (error: unknown) => error,
+      );
+      assert.ok(call instanceof ClientError, String(call));
+      assert.match(call.message, /node "evil" answered claiming to be node "vm"/);
+      const callForgery = await waitFor("the call forgery in the audit trail", async () => (await fleet.client.audit({ action: "nats.forgery" })).find((entry) => entry.detail?.kind === "call"));
+      assert.equal(callForgery.actor, "node:evil");
+      assert.equal(callForgery.detail?.claimed, "vm");
     } finally {
       clearInterval(beating);
     }

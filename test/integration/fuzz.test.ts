@@ -240,6 +240,7 @@ describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () 
       task: { v: PROTOCOL_VERSION, type: "assign", task_id: "tx", attempt: 1, work: { kind: "command", command: "true" }, timeout_ms: 1000, max_output_bytes: 1024 },
       tevt: { v: PROTOCOL_VERSION, type: "done", node_id: NODE, task_id: "tx", attempt: 1, state: "succeeded", exit_code: 0, signal: null, stdout: "", stderr: "", truncated: false, started_at: null, finished_at: 1 },
       enroll: { v: PROTOCOL_VERSION, public_key: "UABC", payload: "{}", sig: "AAAA" },
+      bres: { v: PROTOCOL_VERSION, id: "x", node_id: NODE, status: "ok", exit_code: 0, signal: null, stdout: "", stderr: "", duration_ms: 1, truncated: false },
     };
     const subjects: Record<string, string> = {
       hb: `ocf.node.${NODE}.hb`,
@@ -249,6 +250,7 @@ describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () 
       tevt: `ocf.node.${NODE}.tevt`,
       enroll: "ocf.enroll",
       bcast: "ocf.bcast.exec",
+      bres: `ocf.node.${NODE}.bres`,
       ctl: `ocf.node.${NODE}.ctl`,
     };
     const payload = (kind: string): fc.Arbitrary<Uint8Array> => {
