@@ -123,6 +123,39 @@ function shownPath(request: FastifyRequest): string {
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
+type Identified = { actor: string; scope: TokenScope } | { refused: "unauthorized" | "forbidden"; message: string };
+
+/**
+ * Who is calling: the bearer token's holder, or else the dashboard session's (whose changes need
+ * the page's CSRF token and the same origin). Refusals are audited here.
+ */
+function identify(request: FastifyRequest, deps: AccessDeps, path: string): Identified {
+  const presented = bearer(request);
+  if (presented !== undefined) {
+    const caller = deps.tokens.authenticate(presented);
+    if (caller) return caller;
+    deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
+    deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
+    return { refused: "unauthorized", message: "invalid or revoked token" };
+  }
+  const session = deps.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
+  if (!session) {
+    deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
+    return { refused: "unauthorized", message: "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)" };
+  }
+  if (!SAFE_METHODS.has(request.method)) {
+    const origin = request.headers.origin;
+    const host = request.headers.host;
+    const sameOrigin = origin === undefined || (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`));
+    const csrf = request.headers["x-ocf-csrf"];
+    if (!sameOrigin || !Sessions.csrfOk(session, typeof csrf === "string" ? csrf : undefined)) {
+      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "cross-site or missing CSRF token", actor: session.actor });
+      return { refused: "forbidden", message: "cross-site request refused: a dashboard request that changes something needs the page's x-ocf-csrf header and the same origin" };
+    }
+  }
+  return { actor: session.actor, scope: session.scope };
+}
+
 /**
  * Authenticate every request (bearer token or dashboard session) against its matched route's
  * declared scope, and put public requests with a body through the unauthenticated gate.
@@ -143,42 +176,13 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
 
   app.addHook("onRequest", async (request, reply) => {
     const need = routeScope(request);
-    const path = shownPath(request);
     if (need === "public") {
       guardUnauthenticatedBody(request, reply, deps.gate, deps.logger);
       return;
     }
-    const presented = bearer(request);
-    if (presented === undefined) {
-      const session = deps.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
-      if (!session) {
-        deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "missing token" });
-        return deps.sendError(reply, "unauthorized", "missing Authorization: Bearer <token> header (the admin token is in the coordinator's state dir: admin.token)");
-      }
-      if (!SAFE_METHODS.has(request.method)) {
-        const origin = request.headers.origin;
-        const host = request.headers.host;
-        const sameOrigin = origin === undefined || (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`));
-        const csrf = request.headers["x-ocf-csrf"];
-        if (!sameOrigin || !Sessions.csrfOk(session, typeof csrf === "string" ? csrf : undefined)) {
-          deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "cross-site or missing CSRF token", actor: session.actor });
-          return deps.sendError(reply, "forbidden", "cross-site request refused: a dashboard request that changes something needs the page's x-ocf-csrf header and the same origin");
-        }
-      }
-      if (!scopeAllows(session.scope, need)) {
-        deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${session.scope} < ${need}`, actor: session.actor });
-        return deps.sendError(reply, "forbidden", `${session.actor} has scope "${session.scope}"; ${request.method} ${path} needs "${need}"`);
-      }
-      request.actor = session.actor;
-      request.scope = session.scope;
-      return;
-    }
-    const caller = deps.tokens.authenticate(presented);
-    if (!caller) {
-      deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
-      deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
-      return deps.sendError(reply, "unauthorized", "invalid or revoked token");
-    }
+    const path = shownPath(request);
+    const caller = identify(request, deps, path);
+    if ("refused" in caller) return deps.sendError(reply, caller.refused, caller.message);
     if (!scopeAllows(caller.scope, need)) {
       deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: `scope ${caller.scope} < ${need}`, actor: caller.actor });
       return deps.sendError(reply, "forbidden", `${caller.actor} has scope "${caller.scope}"; ${request.method} ${path} needs "${need}"`);
