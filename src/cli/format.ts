@@ -1,6 +1,16 @@
 /** Plain-text tables and durations for people (scripts use --json). */
 import type { HealthReport } from "../protocol/api.js";
-export function table(headers: string[], rows: string[][]): string {
+import { printable } from "../protocol/text.js";
+
+export { printable };
+
+/**
+ * Columns padded to their widest cell. Every cell is printed through `printable`: a node name, a
+ * hostname or a reason stored before control characters were refused (or sent by a peer in a field
+ * that allows them) is shown escaped (`\x1b`), never interpreted by the terminal.
+ */
+export function table(headers: string[], unsafeRows: string[][]): string {
+  const rows = unsafeRows.map((row) => row.map((cell) => printable(cell)));
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
   return [line(headers), ...rows.map(line)].join("\n");

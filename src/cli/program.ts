@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { SOFTWARE_VERSION } from "../version.js";
 import { CliError, EXIT } from "./errors.js";
+import { printable } from "../protocol/text.js";
 import { register as registerAudit } from "./commands/audit.js";
 import { register as registerToken } from "./commands/token.js";
 import { register as registerAutoApprove } from "./commands/auto-approve.js";
@@ -65,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof CliError) {
-      process.stderr.write(`ocf: ${error.message}\n`);
+      // Messages may quote what the coordinator said about fleet text: never let it drive the terminal.
+      process.stderr.write(`ocf: ${printable(error.message, "\n")}\n`);
       return error.exitCode;
     }
     process.stderr.write(`ocf: ${(error as Error).stack ?? String(error)}\n`);

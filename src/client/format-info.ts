@@ -1,5 +1,6 @@
 /** A node's `sys.info` as a few readable lines, for people (`ocf info`) and for the agent (`fleet_info`). */
 import type { NodeInfoResult } from "../protocol/api.js";
+import { printable } from "../protocol/text.js";
 
 export function bytes(value: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -34,5 +35,6 @@ export function formatNodeInfo(result: NodeInfoResult): string {
     lines.push(`tailscale: ${info.tailscale.ips.join(", ") || "no address"}${info.tailscale.online === null ? "" : info.tailscale.online ? " (online)" : " (OFFLINE)"}`);
   }
   if (info.agent_version) lines.push(`agent:   ocf ${info.agent_version}, node ${info.node_version ?? "?"}`);
-  return lines.join("\n");
+  // What the node reports about itself is shown escaped: it cannot add lines or drive a terminal.
+  return lines.map((line) => printable(line)).join("\n");
 }

@@ -1,5 +1,6 @@
 /** Skills for people and for the agent: one line per parameter, and a listing per node. */
 import type { NodeSkills, SkillView } from "../protocol/api.js";
+import { printable } from "../protocol/text.js";
 
 interface PropertySchema {
   type?: string | string[];
@@ -28,21 +29,22 @@ export function formatSkills(nodes: NodeSkills[], forModel = false): string {
   const lines: string[] = [];
   for (const node of nodes) {
     if (node.status !== "ok") {
-      lines.push(`${node.node_id}: ${node.status}${node.error ? ` (${node.error.message})` : ""}`);
+      lines.push(printable(`${node.node_id}: ${node.status}${node.error ? ` (${node.error.message})` : ""}`));
       continue;
     }
     if (!node.skills.length && !node.problems.length) {
-      if (!forModel) lines.push(`${node.node_id}: no skills (skills_dir ${node.skills_dir ?? "?"})`);
+      if (!forModel) lines.push(printable(`${node.node_id}: no skills (skills_dir ${node.skills_dir ?? "?"})`));
       continue;
     }
     lines.push(`${node.node_id}:`);
     for (const skill of node.skills) lines.push(`  ${skillLine(skill)}`);
-    for (const problem of node.problems) lines.push(`  ! ${problem.folder}: not loaded: ${problem.error}`);
+    for (const problem of node.problems) lines.push(printable(`  ! ${problem.folder}: not loaded: ${problem.error}`));
   }
   return lines.length ? lines.join("\n") : "No node has any skill.";
 }
 
 function skillLine(skill: SkillView): string {
   const state = skill.available ? "" : ` [unavailable: needs ${skill.missing ?? "?"}]`;
-  return `${skill.name} — ${skill.description}${state}\n      params: ${describeParameters(skill.parameters)}; timeout ${skill.timeout_s}s`;
+  // What a node says about its skills is shown escaped: it cannot add lines or drive a terminal.
+  return `${printable(`${skill.name} — ${skill.description}${state}`)}\n      params: ${printable(describeParameters(skill.parameters))}; timeout ${skill.timeout_s}s`;
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ERROR_CODES } from "./errors.js";
 import { NODE_ID_PATTERN } from "./subjects.js";
+import { codePointName, controlCharacterAt } from "./text.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -31,17 +32,33 @@ export const LoadSchema = z.object({
 });
 export type Load = z.infer<typeof LoadSchema>;
 
+/**
+ * Free text a peer sends (a join's name, hostname, ...): bounded, and without control characters
+ * (C0, DEL, C1, bidi overrides and isolates; see text.ts), which could rewrite an operator's
+ * terminal when the text is printed. The error names the field (zod's path) and the character.
+ */
+export function plainText(max: number, min = 0) {
+  return z
+    .string()
+    .min(min)
+    .max(max)
+    .superRefine((value, ctx) => {
+      const at = controlCharacterAt(value);
+      if (at >= 0) ctx.addIssue({ code: "custom", message: `contains the control character ${codePointName(value, at)} at position ${at}; only plain text is accepted` });
+    });
+}
+
 /** What a worker says about itself when it asks to join. Signed by the node's key. */
 export const JoinPayloadSchema = z.strictObject({
   node_id: NodeIdSchema,
-  name: z.string().min(1).max(128),
-  hostname: z.string().max(255),
-  os: z.string().max(64),
-  arch: z.string().max(64),
-  ips: z.array(z.string().max(64)).max(64),
+  name: plainText(128, 1),
+  hostname: plainText(255),
+  os: plainText(64),
+  arch: plainText(64),
+  ips: z.array(plainText(64)).max(64),
   labels: LabelsSchema,
-  capabilities: z.array(z.string().max(64)).max(128),
-  version: z.string().max(64),
+  capabilities: z.array(plainText(64)).max(128),
+  version: plainText(64),
   max_concurrent_tasks: z.number().int().min(1),
   ts: z.number().int(),
 });
@@ -77,7 +94,7 @@ export const HeartbeatSchema = z.object({
   seq: z.number().int().min(0),
   load: LoadSchema,
   labels: LabelsSchema.optional(),
-  capabilities: z.array(z.string().max(64)).max(128).optional(),
+  capabilities: z.array(plainText(64)).max(128).optional(),
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 

@@ -5,7 +5,10 @@ import { describe, test } from "node:test";
 import { discoverEndpoint } from "../../src/client/discover.js";
 import { collect, parseDuration, parseLabels } from "../../src/cli/context.js";
 import { CliError, EXIT } from "../../src/cli/errors.js";
-import { ago, labelsText, percent, table } from "../../src/cli/format.js";
+import { ago, labelsText, percent, printable, table } from "../../src/cli/format.js";
+import { nodeDetails, pendingTable } from "../../src/cli/commands/nodes.js";
+import type { JoinRequestView, NodeView } from "../../src/protocol/api.js";
+import { controlCharacterAt } from "../../src/protocol/text.js";
 import { loadConfig, type LoadedConfig } from "../../src/config/load.js";
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from "../../src/util/files.js";
 import { scratchDirs } from "../helpers/fixtures.js";
@@ -96,6 +99,25 @@ describe("format", () => {
     const statusAt = lines[0]?.indexOf("STATUS");
     assert.equal(lines[1]?.indexOf("online"), statusAt);
     assert.equal(lines[2]?.indexOf("offline"), statusAt);
+  });
+
+  test("untrusted text is printed escaped: no cell can move the cursor, clear a line or reverse the text", () => {
+    const hostile = "h\r\x1b[2K\x1b[1A\x1b[2K";
+    assert.equal(printable(hostile), "h\\r\\x1b[2K\\x1b[1A\\x1b[2K");
+    assert.equal(printable("a\tb\nc\u0000d\x7fe\u009bf\u202eg\u2069h"), "a\\tb\\nc\\x00d\\x7fe\\x9bf\\u202eg\\u2069h");
+    assert.equal(printable("café 家 🐧 \\x1b"), "café 家 🐧 \\x1b", "plain text (and a literal backslash) is left alone");
+    assert.equal(printable("line one\nline\x1b two", "\n"), "line one\nline\\x1b two", "kept characters stay");
+    const text = table(["NAME", "HOSTNAME"], [["pi", hostile]]);
+    assert.equal(controlCharacterAt(text.replaceAll("\n", "")), -1, "no control character reaches the terminal");
+    assert.equal(text, "NAME  HOSTNAME\npi    h\\r\\x1b[2K\\x1b[1A\\x1b[2K");
+    // A join request and a node stored before control characters were refused at the edge.
+    const request = { request_id: "a9a6125e", node_id: "evil", name: "evil\u202e", hostname: hostile, os: "linux", arch: "x64", ips: ["1.2.3.4\x1b[0m"], labels: {}, capabilities: [], version: "0.1.0", public_key: "UA", fingerprint: "0000-0000-0000-0000", address: "127.0.0.9", status: "pending", reason: null, created_at: null, updated_at: null, decided_at: null } as JoinRequestView;
+    assert.equal(controlCharacterAt(pendingTable([request]).replaceAll("\n", "")), -1);
+    assert.match(pendingTable([request]), /h\\r\\x1b\[2K/);
+    const node = { id: "evil", name: "evil\x1b]0;title\x07", status: "online", labels: {}, capabilities: ["shell.exec"], os: "linux", arch: "x64", hostname: hostile, ips: [], version: "1\u2066", fingerprint: "0000-0000-0000-0000", last_seen: null, approved_at: null, load: { cpu: null, memory: null, disk: null, running_tasks: 0, max_concurrent_tasks: 1 } } as NodeView;
+    const details = nodeDetails(node);
+    assert.equal(controlCharacterAt(details.replaceAll("\n", "")), -1);
+    assert.match(details, /^name: +evil\\x1b\]0;title\\x07$/m);
   });
 
   test("table with no rows, short rows and a wide header", () => {

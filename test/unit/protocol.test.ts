@@ -355,6 +355,33 @@ describe("signed join requests", () => {
     const { name: _name, ...noName } = payload();
     assert.match(fleetError(() => verifyJoinRequest(signText(JSON.stringify(noName)))).message, /name/);
   });
+
+  test("control characters in any free-text join field are refused, naming the field and the character", () => {
+    // The reproduction: this hostname cleared and rewrote lines of `ocf nodes pending`.
+    const hostile = "h\r\x1b[2K\x1b[1A\x1b[2K";
+    const error = fleetError(() => verifyJoinRequest(signJoinRequest(createUser(), { ...payload(), hostname: hostile })));
+    assert.equal(error.code, "bad_request");
+    assert.match(error.message, /^invalid join payload: hostname: contains the control character U\+000D at position 1/);
+    const fields: Array<[string, Partial<JoinPayload>]> = [
+      ["name", { name: "pi\x1b]0;owned\x07" }],
+      ["os", { os: "linux\x7f" }],
+      ["arch", { arch: "x64\u009b2J" }],
+      ["ips.1", { ips: ["100.64.0.2", "10.0.0.1\n"] }],
+      ["version", { version: "0.1.0\u202egnp.exe" }],
+      ["capabilities.0", { capabilities: ["shell\u2066.exec"] }],
+      ["hostname", { hostname: "\u0000" }],
+    ];
+    for (const [field, extra] of fields) {
+      const refused = fleetError(() => verifyJoinRequest(signJoinRequest(createUser(), { ...payload(), ...extra })));
+      assert.equal(refused.code, "bad_request", field);
+      assert.match(refused.message, new RegExp(`invalid join payload: ${field.replace(".", "\\.")}: contains the control character U\\+`), field);
+    }
+    // Plain text beyond ASCII is fine: accents, CJK, emoji, a zero-width joiner.
+    const friendly = { ...payload(), name: "café 家 🐧‍", hostname: "büro-pc" };
+    assert.deepEqual(verifyJoinRequest(signJoinRequest(createUser(), friendly)), friendly);
+    // Heartbeats carry capabilities too.
+    assert.equal(HeartbeatSchema.safeParse({ v: 1, node_id: "pi", ts: 1, seq: 0, load: { cpu: 0, memory: 0, disk: 0, running_tasks: 0, max_concurrent_tasks: 1 }, capabilities: ["x\x1b[2J"] }).success, false);
+  });
 });
 
 describe("label selectors", () => {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { JoinRequestView, NodeView } from "../../protocol/api.js";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
-import { ago, capabilitiesText, labelsText, percent, table } from "../format.js";
+import { ago, capabilitiesText, labelsText, percent, printable, table } from "../format.js";
 
 export function nodesTable(nodes: NodeView[]): string {
   if (nodes.length === 0) return "no approved nodes (see: ocf nodes pending)";
@@ -40,7 +40,7 @@ export function nodeDetails(node: NodeView): string {
     ["capabilities", node.capabilities.filter((c) => !c.startsWith("skill:")).join(", ") || "-"],
     ["skills", skills.join(", ") || "- (see ocf skills list)"],
   ];
-  return rows.map(([key, value]) => `${`${key}:`.padEnd(14)}${value}`).join("\n");
+  return rows.map(([key, value]) => `${`${key}:`.padEnd(14)}${printable(value)}`).join("\n");
 }
 
 export function pendingTable(pending: JoinRequestView[]): string {
