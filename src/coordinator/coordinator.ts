@@ -8,8 +8,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { decodeMessage, encodeMessage, errorReply } from "../protocol/codec.js";
 import { FleetError } from "../protocol/errors.js";
-import { HeartbeatSchema, JoinRequestSchema, PROTOCOL_VERSION, type Control } from "../protocol/messages.js";
-import { verifyJoinRequest } from "../protocol/signed-join.js";
+import { HeartbeatSchema, PROTOCOL_VERSION, type Control } from "../protocol/messages.js";
 import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
 import { databaseOk, openDatabase, type SqliteDatabase } from "../storage/database.js";
 import { JoinRequestRepository } from "../storage/join-requests.js";
@@ -159,6 +158,7 @@ export class Coordinator {
       pairing: this.pairing,
       issueJwt: (nodeId, publicKey) => trust.issueNodeJwt(this.subjects, nodeId, publicKey),
       perMinute: config.coordinator.enroll_rate_per_minute,
+      audit: (entry) => auditor.record(entry),
       logger,
     });
     const tls = this.loadTls();
@@ -361,18 +361,16 @@ export class Coordinator {
     }
   }
 
+  /** A join over NATS: an approved node re-announcing itself (checked and limited by Enrollment). */
   private onEnroll(msg: Msg): void {
-    const log = this.options.logger;
+    const enrollment = this.enrollment as Enrollment;
     try {
-      const request = decodeMessage(msg.data, JoinRequestSchema);
-      const payload = verifyJoinRequest(request);
-      const reply = (this.pairing as Pairing).join(request.public_key, payload, "nats");
+      const reply = enrollment.joinOverNats(msg.data);
       if (msg.reply) msg.respond(encodeMessage(reply));
-      this.publishEvent("pairing", { node_id: payload.node_id, status: reply.status, request_id: reply.request_id ?? null });
+      this.publishEvent("pairing", { node_id: reply.node_id, status: reply.status, request_id: reply.request_id ?? null });
     } catch (error) {
       const fleetError = error instanceof FleetError ? error : new FleetError("internal", (error as Error).message);
-      if (fleetError.code === "internal") log.error({ err: fleetError.message }, "join request failed");
-      else log.warn({ code: fleetError.code, err: fleetError.message }, "join request refused");
+      enrollment.logRefusal(fleetError, "nats");
       if (msg.reply) msg.respond(encodeMessage(errorReply(fleetError.code, fleetError.message)));
     }
   }

@@ -1,14 +1,19 @@
 /**
- * Enrollment over HTTP: the one door a machine without NATS credentials may knock on.
- * `POST /api/v1/enroll` takes a join request signed with the node's key (the signature is the
- * authentication: it proves the caller holds the key it names) and answers pending, rejected,
- * or approved with a NATS user JWT bound to that key. A pending caller may wait (long poll) for
- * the admin's decision. Limited per client address and in the number of pending requests.
+ * The enrollment doors. Over HTTP (`POST /api/v1/enroll`) a machine without NATS credentials
+ * knocks: it sends a join request signed with the node's key (the signature is the authentication:
+ * it proves the caller holds the key it names) and is answered pending, rejected, or approved with
+ * a NATS user JWT bound to that key; a pending caller may wait (long poll) for the admin's
+ * decision. Over NATS (`ocf.enroll`) an approved node re-announces itself. Both check the join's
+ * signature, its freshness and that it was not seen before (join-guard.ts); HTTP is limited per
+ * client address and in pending requests, NATS per claimed node id and in all.
  */
 import type { Logger } from "pino";
+import { decodeMessage } from "../protocol/codec.js";
 import { FleetError } from "../protocol/errors.js";
-import type { JoinReply, JoinRequest } from "../protocol/messages.js";
+import { JoinRequestSchema, type JoinPayload, type JoinReply, type JoinRequest } from "../protocol/messages.js";
 import { verifyJoinRequest } from "../protocol/signed-join.js";
+import type { AuditInput } from "./audit.js";
+import { JoinReplayGuard, NatsJoinLimiter, type NatsJoinLimits } from "./join-guard.js";
 import type { Pairing } from "./pairing.js";
 
 export interface EnrollmentOptions {
@@ -20,20 +25,34 @@ export interface EnrollmentOptions {
   perMinute?: number;
   /** Most pending join requests kept at once; new keys beyond it are refused (default 1000). */
   maxPending?: number;
+  /** Freshness and replay checks (default: ±5 min, see join-guard.ts). */
+  guard?: JoinReplayGuard;
+  /** Limits of joins over NATS (default NATS_JOIN_LIMITS). */
+  natsLimits?: NatsJoinLimits;
+  /** Record refused joins (replayed, clock skew) in the audit trail. */
+  audit?: (entry: AuditInput) => void;
   now?: () => number;
 }
 
 /** Longest a caller may wait for a decision in one request. */
 export const MAX_ENROLL_WAIT_MS = 30_000;
 
+/** Log lines about refused joins per minute and kind; the next line counts the rest. */
+const REFUSALS_LOGGED_PER_MINUTE = 10;
+
 export class Enrollment {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly windows = new Map<string, { start: number; count: number }>();
+  private readonly refusals = new Map<string, { start: number; logged: number; suppressed: number }>();
   private closed = false;
   private readonly now: () => number;
+  readonly guard: JoinReplayGuard;
+  private readonly natsLimiter: NatsJoinLimiter;
 
   constructor(private readonly options: EnrollmentOptions) {
     this.now = options.now ?? Date.now;
+    this.guard = options.guard ?? new JoinReplayGuard({ now: this.now });
+    this.natsLimiter = new NatsJoinLimiter(options.natsLimits, this.now);
   }
 
   /** A decision was made about `publicKey`: answer its waiting request now. */
@@ -85,9 +104,54 @@ export class Enrollment {
     });
   }
 
-  /** Handle one enrollment request (admitted already), waiting up to `waitMs` while pending. */
-  async enroll(request: JoinRequest, waitMs: number): Promise<JoinReply> {
+  /** Verify the signature, then accept the join once and only while fresh; refusals of a fresh or replayed join are audited. */
+  private accept(request: JoinRequest, via: "http" | "nats", beforeGuard?: (payload: JoinPayload) => void): JoinPayload {
     const payload = verifyJoinRequest(request);
+    beforeGuard?.(payload);
+    try {
+      this.guard.check(request, payload);
+    } catch (error) {
+      if (error instanceof FleetError && (error.code === "clock_skew" || error.code === "replayed")) {
+        this.options.audit?.({ actor: "unknown", action: "pairing.refused", node_id: payload.node_id, status: error.code, detail: { via, public_key: request.public_key, ...(error.details ?? {}) } });
+      }
+      throw error;
+    }
+    return payload;
+  }
+
+  /**
+   * A join over NATS (`ocf.enroll`): rate-limited in all before it is parsed and per claimed node
+   * id once its signature is checked. Returns the answer; throws FleetError for the error reply.
+   */
+  joinOverNats(data: Uint8Array): JoinReply {
+    this.natsLimiter.admitAny();
+    const request = decodeMessage(data, JoinRequestSchema);
+    const payload = this.accept(request, "nats", (claimed) => this.natsLimiter.admitNode(claimed.node_id));
+    return this.options.pairing.join(request.public_key, payload, "nats");
+  }
+
+  /** Log a refused join; a flood logs at most REFUSALS_LOGGED_PER_MINUTE lines a minute per error code. */
+  logRefusal(error: FleetError, via: "http" | "nats"): void {
+    const at = this.now();
+    let window = this.refusals.get(error.code);
+    if (!window || at - window.start >= 60_000) {
+      window = { start: at, logged: 0, suppressed: window?.suppressed ?? 0 };
+      this.refusals.set(error.code, window);
+    }
+    if (window.logged >= REFUSALS_LOGGED_PER_MINUTE) {
+      window.suppressed += 1;
+      return;
+    }
+    window.logged += 1;
+    const fields = { code: error.code, err: error.message, via, ...(window.suppressed ? { suppressed_before: window.suppressed } : {}) };
+    window.suppressed = 0;
+    if (error.code === "internal") this.options.logger.error(fields, "join request failed");
+    else this.options.logger.warn(fields, "join request refused");
+  }
+
+  /** Handle one enrollment request over HTTP (admitted already), waiting up to `waitMs` while pending. */
+  async enroll(request: JoinRequest, waitMs: number): Promise<JoinReply> {
+    const payload = this.accept(request, "http");
     const { pairing } = this.options;
     const maxPending = this.options.maxPending ?? 1000;
     const pending = pairing.pending();

@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   "unavailable",
   "rate_limited",
   "capability_unavailable",
+  "clock_skew",
+  "replayed",
   "internal",
 ] as const;
 
@@ -47,6 +49,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unavailable: 503,
   rate_limited: 429,
   capability_unavailable: 409,
+  clock_skew: 400,
+  replayed: 409,
   internal: 500,
 };
 

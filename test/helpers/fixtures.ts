@@ -24,7 +24,7 @@ export function scratchDirs(prefix: string): { root: string; freshDir: () => str
   };
 }
 
-/** A join payload that passes validation; `extra` overrides fields. */
+/** A join payload that passes validation, signed now (`ts`: the coordinator accepts ±5 min); `extra` overrides fields. */
 export function joinPayload(nodeId: string, extra: Partial<JoinPayload> = {}): JoinPayload {
   return {
     node_id: nodeId,
@@ -37,7 +37,7 @@ export function joinPayload(nodeId: string, extra: Partial<JoinPayload> = {}): J
     capabilities: ["shell.exec"],
     version: "0.1.0",
     max_concurrent_tasks: 5,
-    ts: 1_763_940_000_000,
+    ts: Date.now(),
     ...extra,
   };
 }

@@ -4,16 +4,26 @@
  * the pending queue filled from several addresses, the bulk reject and key fingerprints.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { createUser, type KeyPair } from "@nats-io/nkeys";
+import { createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
+import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { JOIN_CLOCK_WINDOW_MS, NATS_JOIN_LIMITS } from "../../src/coordinator/join-guard.js";
+import { LIMITED_PER_MINUTE } from "../../src/coordinator/audit.js";
+import { asErrorReply, encodeMessage } from "../../src/protocol/codec.js";
 import type { JoinPayload, JoinRequest } from "../../src/protocol/messages.js";
 import { signJoinRequest } from "../../src/protocol/signed-join.js";
+import { subjects } from "../../src/protocol/subjects.js";
 import { controlCharacterAt } from "../../src/protocol/text.js";
+import { nodeInboxPrefix } from "../../src/transport/trust.js";
+import { NODE_JWT_FILE } from "../../src/worker/worker.js";
 import { runCli, TestFleet } from "../helpers/fleet.js";
 import { joinPayload } from "../helpers/fixtures.js";
+
+const s = subjects();
 
 interface Answer {
   status: number;
@@ -89,5 +99,110 @@ describe("the enrollment door refuses hostile text and the CLI never prints it r
     // --json keeps the exact stored text for scripts.
     const json = JSON.parse((await runCli(["nodes", "pending", "--json"], { env })).stdout) as Array<{ hostname: string }>;
     assert.equal(json[0]?.hostname, "h\r\x1b[2K\x1b[1A\x1b[2K");
+  });
+});
+
+describe("signed joins are fresh and used once, over HTTP and NATS; joins over NATS are rate-limited", () => {
+  const fleet = new TestFleet();
+  const open: NatsConnection[] = [];
+  let base = "";
+  const stateOf = (nodeId: string): string => join(fleet.dir, "workers", nodeId);
+  const keyOf = (nodeId: string): KeyPair => fromSeed(new TextEncoder().encode(readFileSync(join(stateOf(nodeId), "identity.seed"), "utf8").trim()));
+
+  /** A raw NATS connection with a node's own seed and node.jwt (what a stolen or rogue node holds). */
+  async function connectAs(nodeId: string): Promise<NatsConnection> {
+    const jwt = readFileSync(join(stateOf(nodeId), NODE_JWT_FILE), "utf8").trim();
+    const seed = new TextEncoder().encode(readFileSync(join(stateOf(nodeId), "identity.seed"), "utf8").trim());
+    const nc = await connect({ servers: fleet.nats.url, authenticator: jwtAuthenticator(jwt, seed), inboxPrefix: nodeInboxPrefix(nodeId), maxReconnectAttempts: 0, timeout: 3000 });
+    open.push(nc);
+    return nc;
+  }
+
+  /** Send a join over NATS; the error code, or the status of the answer. */
+  async function askNats(nc: NatsConnection, request: JoinRequest): Promise<string> {
+    const reply = await nc.request(s.enroll(), encodeMessage(request), { timeout: 5000 });
+    const failure = asErrorReply(reply.data);
+    return failure ? failure.error.code : (JSON.parse(new TextDecoder().decode(reply.data)) as { status: string }).status;
+  }
+
+  before(async () => {
+    await fleet.startNats();
+    await fleet.startCoordinator();
+    base = fleet.coordinator?.url ?? "";
+    await fleet.addApprovedWorker("alpha", { labels: { site: "home" } });
+  });
+  after(async () => {
+    for (const nc of open) if (!nc.isClosed()) await nc.close().catch(() => undefined);
+    await fleet.close();
+  });
+
+  test("over HTTP, a join older or newer than the window is refused, saying how far off the clock is", async () => {
+    const key = createUser();
+    const old = await enrollFrom(base, signed("late", key, { ts: Date.now() - JOIN_CLOCK_WINDOW_MS - 60_000 }));
+    assert.equal(old.status, 400);
+    assert.equal(old.body.error?.code, "clock_skew");
+    assert.match(old.body.error?.message ?? "", /this node's clock is 6 min( \d+ s)? behind the coordinator's .*fix the node's clock \(turn on NTP/);
+    const ahead = await enrollFrom(base, signed("late", key, { ts: Date.now() + 3_600_000 }));
+    assert.equal(ahead.body.error?.code, "clock_skew");
+    assert.match(ahead.body.error?.message ?? "", /1 h ahead of the coordinator's/);
+    // An approved node's join signed yesterday (the reproduction) changes nothing.
+    const yesterday = await enrollFrom(base, signed("alpha", keyOf("alpha"), { name: "yesterday", labels: { stale: "yes" }, ts: Date.now() - 86_400_000 }));
+    assert.equal(yesterday.body.error?.code, "clock_skew");
+    const alpha = await fleet.client.node("alpha");
+    assert.equal(alpha.name, "alpha");
+    assert.deepEqual(alpha.labels, { site: "home" });
+    assert.equal((await fleet.client.pending()).some((r) => r.node_id === "late"), false);
+    const audit = await fleet.client.audit({ action: "pairing.refused", node: "late" });
+    assert.ok(audit.some((entry) => entry.status === "clock_skew"), "the refusal is audited");
+  });
+
+  test("over HTTP, the exact same signed request sent twice: the second is refused", async () => {
+    const request = signed("twice");
+    const first = await enrollFrom(base, request);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.status, "pending");
+    const second = await enrollFrom(base, request);
+    assert.equal(second.status, 409);
+    assert.equal(second.body.error?.code, "replayed");
+    // The signature spelled another way (base64 ignores the line break) is still the same request.
+    const respelled = await enrollFrom(base, { ...request, sig: `${request.sig}\n` });
+    assert.equal(respelled.body.error?.code, "replayed");
+    // A captured join of an approved node, replayed after the node said something newer.
+    const captured = signed("alpha", keyOf("alpha"), { name: "old-name", labels: { old: "yes" } });
+    assert.equal((await enrollFrom(base, captured)).body.status, "approved");
+    assert.equal((await enrollFrom(base, signed("alpha", keyOf("alpha"), { labels: { site: "home" } }))).body.status, "approved");
+    const replay = await enrollFrom(base, captured);
+    assert.equal(replay.body.error?.code, "replayed");
+    const alpha = await fleet.client.node("alpha");
+    assert.equal(alpha.name, "alpha", "the replay did not bring the old name back");
+    assert.deepEqual(alpha.labels, { site: "home" });
+  });
+
+  test("over NATS, an old join and a replayed one are refused; the node's metadata stays", async () => {
+    const nc = await connectAs("alpha");
+    const key = keyOf("alpha");
+    assert.equal(await askNats(nc, signed("alpha", key, { name: "stale", ts: Date.now() - JOIN_CLOCK_WINDOW_MS - 1000 })), "clock_skew");
+    const captured = signed("alpha", key, { name: "captured" });
+    assert.equal(await askNats(nc, captured), "approved");
+    assert.equal(await askNats(nc, signed("alpha", key, { labels: { site: "home" } })), "approved");
+    assert.equal(await askNats(nc, captured), "replayed");
+    assert.equal((await fleet.client.node("alpha")).name, "alpha");
+    // The same bytes over the other door are the same request.
+    assert.equal((await enrollFrom(base, captured)).body.error?.code, "replayed");
+  });
+
+  test("1,000 mismatched joins over NATS from an approved node's credentials: rate_limited past the limit, at most 30 audit rows", async () => {
+    const nc = await connectAs("alpha");
+    const since = new Date().toISOString();
+    const thief = createUser();
+    const started = Date.now();
+    const codes = await Promise.all(Array.from({ length: 1000 }, (_, i) => askNats(nc, signed("alpha", thief, { ts: started + i }))));
+    const counts: Record<string, number> = {};
+    for (const code of codes) counts[code] = (counts[code] ?? 0) + 1;
+    assert.ok((counts.rate_limited ?? 0) >= 1000 - NATS_JOIN_LIMITS.perNodePerMinute, JSON.stringify(counts));
+    assert.ok((counts.identity_mismatch ?? 0) <= NATS_JOIN_LIMITS.perNodePerMinute, JSON.stringify(counts));
+    const rows = (await fleet.client.audit({ action: "pairing.refused", since, limit: 1000 })).length;
+    assert.ok(rows <= LIMITED_PER_MINUTE, `${rows} audit rows`);
+    assert.equal((await fleet.client.exec("alpha", "echo still-here")).stdout, "still-here\n");
   });
 });
