@@ -93,6 +93,12 @@ export const NODE_JWT_FILE = "node.jwt";
 /** Longest wait for a decision in one enrollment request (long poll). */
 const ENROLL_WAIT_S = 25;
 const JOIN_TIMEOUT_MS = 5000;
+/**
+ * Refusals of a join over NATS that mean "this key is not (or no longer) a member": leave NATS and
+ * ask over HTTP, which says why. Any other refusal (rate_limited, clock_skew, replayed, unavailable,
+ * a bad field) leaves the node as it is: approved, connected, beating; it re-announces later.
+ */
+const NOT_A_MEMBER: ReadonlySet<ErrorCode> = new Set(["not_approved", "identity_mismatch"]);
 /** Space kept free in a reply for the JSON envelope when trimming output to the server's max payload. */
 const REPLY_ENVELOPE_BYTES = 4096;
 /** The coordinator waits for broadcast results for the command's timeout plus this (dispatch.ts REPLY_GRACE_MS). */
@@ -125,6 +131,8 @@ export class Worker {
   /** NATS user JWT of this node, once approved. */
   private jwt: string | undefined;
   private seq = 0;
+  /** The `ts` of the last join signed: each request is signed with a newer one, so none is ever sent twice. */
+  private lastJoinTs = 0;
   /** Counts control messages; a join reply older than the latest control message is stale. */
   private controlEpoch = 0;
   private stopping = false;
@@ -457,7 +465,8 @@ export class Worker {
       capabilities: this.capabilities.list,
       version: SOFTWARE_VERSION,
       max_concurrent_tasks: this.options.config.worker.max_concurrent_tasks,
-      ts: Date.now(),
+      // Fresh for every request (the coordinator accepts ±5 min and each signed request once).
+      ts: (this.lastJoinTs = Math.max(Date.now(), this.lastJoinTs + 1)),
     });
   }
 
@@ -496,7 +505,8 @@ export class Worker {
     if (status !== 200 || failure.success) {
       const code = failure.success ? failure.data.code : "internal";
       const message = failure.success ? failure.data.message : `HTTP ${status} from ${this.coordinatorUrl}`;
-      log.error({ code, err: message }, "the coordinator refused the join request");
+      if (code === "clock_skew") log.error({ code, err: message }, "the coordinator refused the join request: this node's clock is wrong; fix it (NTP) and it asks again by itself");
+      else log.error({ code, err: message }, "the coordinator refused the join request");
       this.scheduleHttpEnroll(jitter(code === "rate_limited" ? 30_000 : 60_000));
       return;
     }
@@ -621,10 +631,18 @@ export class Worker {
         return;
       }
       const failure = asErrorReply(data);
-      if (failure) {
+      if (failure && NOT_A_MEMBER.has(failure.error.code)) {
         // Not (or no longer) approved with this key: leave NATS and ask over HTTP, which says why.
         logger.error({ code: failure.error.code, err: failure.error.message }, "join request refused");
         this.leaveNats(this.state === "approved" ? "removed" : this.state);
+        return;
+      }
+      if (failure) {
+        // Busy, a wrong clock, or a passing fault: stay connected and approved, announce again later.
+        const { code, message } = failure.error;
+        if (code === "clock_skew") logger.error({ code, err: message }, "the coordinator refused this node's join: its clock is wrong; fix it (NTP) and the next join (in a minute) goes through");
+        else logger.warn({ code, err: message }, "join request refused for now; asking again later");
+        this.scheduleEnroll(code === "rate_limited" ? 30_000 + Math.floor(Math.random() * 30_000) : jitter(code === "replayed" ? 5000 : 60_000));
         return;
       }
       const reply = decodeMessage(data, JoinReplySchema);

@@ -4,7 +4,7 @@
  * the pending queue filled from several addresses, the bulk reject and key fingerprints.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -20,7 +20,7 @@ import { subjects } from "../../src/protocol/subjects.js";
 import { controlCharacterAt } from "../../src/protocol/text.js";
 import { nodeInboxPrefix } from "../../src/transport/trust.js";
 import { NODE_JWT_FILE } from "../../src/worker/worker.js";
-import { runCli, TestFleet } from "../helpers/fleet.js";
+import { runCli, TestFleet, waitFor } from "../helpers/fleet.js";
 import { joinPayload } from "../helpers/fixtures.js";
 
 const s = subjects();
@@ -204,5 +204,34 @@ describe("signed joins are fresh and used once, over HTTP and NATS; joins over N
     const rows = (await fleet.client.audit({ action: "pairing.refused", since, limit: 1000 })).length;
     assert.ok(rows <= LIMITED_PER_MINUTE, `${rows} audit rows`);
     assert.equal((await fleet.client.exec("alpha", "echo still-here")).stdout, "still-here\n");
+  });
+
+  test("a legitimate worker answered rate_limited over NATS stays connected and approved instead of leaving NATS", async () => {
+    const worker = fleet.workers.get("alpha");
+    assert.ok(worker);
+    // alpha's allowance over NATS is used up by the flood above: its next re-announcement is refused.
+    const replies: string[] = [];
+    const watcher = await fleet.connectAdmin();
+    open.push(watcher);
+    // The answers to alpha's requests arrive in its own inbox: watch them from outside.
+    watcher.subscribe(`${nodeInboxPrefix("alpha")}.>`, {
+      callback: (_err, msg) => {
+        replies.push(asErrorReply(msg.data)?.error.code ?? "ok");
+      },
+    });
+    await watcher.flush();
+    const before = Date.now();
+    await (worker as unknown as { enroll(): Promise<void> }).enroll();
+    await waitFor("the answer to alpha's join", () => replies.includes("rate_limited"), 5000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(worker.state, "approved");
+    assert.equal(worker.connected, true, "it did not leave NATS");
+    assert.ok(existsSync(join(stateOf("alpha"), NODE_JWT_FILE)), "it kept its credentials");
+    assert.equal((await fleet.client.exec("alpha", "echo survived")).stdout, "survived\n");
+    const node = await waitFor("alpha still online", async () => {
+      const n = await fleet.client.node("alpha");
+      return n.status === "online" && Date.parse(n.last_seen ?? "") > before ? n : undefined;
+    });
+    assert.equal(node.status, "online");
   });
 });
