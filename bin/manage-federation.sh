@@ -2,7 +2,7 @@
 # Manage the fleet from the master, as the seed describes it (a thin wrapper over bin/ocf):
 #   bin/manage-federation.sh pending              join requests waiting, with their IDs
 #   bin/manage-federation.sh approve <ID>         let that worker in
-#   bin/manage-federation.sh reject <ID>          refuse it
+#   bin/manage-federation.sh reject <ID>          refuse it (or several: --all | --address IP | --older-than 1h)
 #   bin/manage-federation.sh list                 nodes with status and load
 #   bin/manage-federation.sh exec <node> "cmd"    run on one node (by name or ID)
 #   bin/manage-federation.sh broadcast "cmd"      run on every online node at once
@@ -29,7 +29,7 @@ case "$verb" in
   -h|--help|help) usage ;;
   pending) ocf nodes pending ;;
   approve) need $# 1 "approve needs the request ID shown by: manage-federation.sh pending"; ocf nodes approve "$@" ;;
-  reject) need $# 1 "reject needs the request ID shown by: manage-federation.sh pending"; ocf nodes reject "$@" ;;
+  reject) need $# 1 "reject needs the request ID shown by: manage-federation.sh pending (or --all, --address IP, --older-than 1h)"; ocf nodes reject "$@" ;;
   list|ls) ocf nodes list ;;
   show) need $# 1 "show needs a node name or ID"; ocf nodes show "$@" ;;
   remove) need $# 1 "remove needs a node name or ID"; ocf nodes remove "$@" ;;

@@ -4,7 +4,7 @@
  */
 import type { ErrorCode } from "../protocol/errors.js";
 import { RequestError, requestText, type TextResponse } from "./http-request.js";
-import type { ApiErrorBody, AuditView, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeSkills, NodeView, RotateResult, ScreenshotResult, CaptureResult, SkillRunResult, TaskView } from "../protocol/api.js";
+import type { ApiErrorBody, AuditView, BulkRejectResult, TokenView, BroadcastOutcome, HealthReport, JoinRequestView, NodeExecResult, NodeInfoResult, NodeSkills, NodeView, RotateResult, ScreenshotResult, CaptureResult, SkillRunResult, TaskView } from "../protocol/api.js";
 import type { Labels } from "../protocol/messages.js";
 
 export class ClientError extends Error {
@@ -293,6 +293,14 @@ export class FleetClient {
 
   reject(ref: string, reason?: string): Promise<{ request: JoinRequestView }> {
     return this.call("POST", `/api/v1/pending/${encodeURIComponent(ref)}/reject`, reason ? { reason } : {});
+  }
+
+  /**
+   * Reject several pending requests: every one (`all`), or those matching all of `address` (IP or
+   * CIDR), `older_than` (e.g. "1h") and `node` (a pattern such as "sim-*"). `dry_run` only lists them.
+   */
+  rejectPending(selection: { all?: true; address?: string; older_than?: string; node?: string; reason?: string; dry_run?: boolean }): Promise<BulkRejectResult> {
+    return this.call("POST", "/api/v1/pending/reject", selection);
   }
 
   /** Run a command on one node. A command that timed out is returned with status `timeout`. */

@@ -37,6 +37,10 @@ export const ConfigSchema = z.strictObject({
       auto_approve: z.boolean().default(false),
       /** Join requests accepted per client address per minute (raise it for a fleet behind one NAT, or a simulator). */
       enroll_rate_per_minute: z.number().int().min(1).max(1_000_000).default(120),
+      /** Pending join requests from one client address at once (raise it for many new workers behind one NAT address). */
+      max_pending_per_address: z.number().int().min(1).max(1_000_000).default(50),
+      /** Seconds a pending join request is kept after its worker last asked (a waiting worker asks about every 30 s). */
+      pending_expiry: z.number().min(60).max(30 * 86400).default(3600),
       /** Where the admin token and runtime files live. */
       state_dir: z.string().min(1).default("~/.openclaw-federation/coordinator"),
       /** Default timeout of exec and broadcast when a request gives none. */

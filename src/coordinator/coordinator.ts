@@ -43,6 +43,8 @@ export const COORDINATOR_LIVE_KEYS = new Set([
   "coordinator.heartbeat_timeout",
   "coordinator.heartbeat_check_interval",
   "coordinator.auto_approve",
+  "coordinator.max_pending_per_address",
+  "coordinator.pending_expiry",
   "log.level",
   "scheduler.strategy",
   "scheduler.max_retries",
@@ -72,6 +74,8 @@ export const RUNTIME_FILE = "coordinator.json";
 /** Folder under the coordinator's state dir holding the NATS operator and account keys (paths.ts, light enough for the CLI). */
 export { TRUST_DIR };
 const FLUSH_INTERVAL_MS = 2000;
+/** How often pending join requests are checked for expiry (coordinator.pending_expiry is at least a minute). */
+const EXPIRE_INTERVAL_MS = 60_000;
 const CONTROL_RESEND_MS = 30_000;
 
 export interface RuntimeInfo {
@@ -152,6 +156,8 @@ export class Coordinator {
       },
       logger,
       audit: (entry) => auditor.record(entry),
+      maxPendingPerAddress: config.coordinator.max_pending_per_address,
+      pendingExpiryMs: config.coordinator.pending_expiry * 1000,
     });
     const trust = this.trust;
     this.enrollment = new Enrollment({
@@ -240,6 +246,7 @@ export class Coordinator {
     this.tasks.start();
     this.sweepTimer = setInterval(() => this.sweep(), config.coordinator.heartbeat_check_interval * 1000);
     this.timers.push(setInterval(() => this.flush(), FLUSH_INTERVAL_MS));
+    this.timers.push(setInterval(() => this.expirePending(), EXPIRE_INTERVAL_MS));
     this.connecting = this.connect();
     await Promise.race([this.connecting, new Promise((r) => setTimeout(r, 3000))]);
   }
@@ -427,6 +434,14 @@ export class Coordinator {
     }
   }
 
+  private expirePending(): void {
+    try {
+      this.pairing?.expireStale();
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, "could not expire pending join requests");
+    }
+  }
+
   private flush(): void {
     try {
       const rows = this.registry?.flush() ?? 0;
@@ -453,6 +468,12 @@ export class Coordinator {
           break;
         case "coordinator.auto_approve":
           this.pairing?.setAutoApprove(next.coordinator.auto_approve);
+          break;
+        case "coordinator.max_pending_per_address":
+          this.pairing?.setPendingLimits({ maxPendingPerAddress: next.coordinator.max_pending_per_address });
+          break;
+        case "coordinator.pending_expiry":
+          this.pairing?.setPendingLimits({ pendingExpiryMs: next.coordinator.pending_expiry * 1000 });
           break;
         case "log.level":
           logger.level = next.log.level;

@@ -15,6 +15,7 @@ import { verifyJoinRequest } from "../protocol/signed-join.js";
 import type { AuditInput } from "./audit.js";
 import { JoinReplayGuard, NatsJoinLimiter, type NatsJoinLimits } from "./join-guard.js";
 import type { Pairing } from "./pairing.js";
+import { normalizeAddress } from "./pending-selection.js";
 
 export interface EnrollmentOptions {
   pairing: Pairing;
@@ -23,8 +24,6 @@ export interface EnrollmentOptions {
   logger: Logger;
   /** Requests per client address per minute (default 120: a waiting worker asks about twice a minute). */
   perMinute?: number;
-  /** Most pending join requests kept at once; new keys beyond it are refused (default 1000). */
-  maxPending?: number;
   /** Freshness and replay checks (default: ±5 min, see join-guard.ts). */
   guard?: JoinReplayGuard;
   /** Limits of joins over NATS (default NATS_JOIN_LIMITS). */
@@ -149,20 +148,18 @@ export class Enrollment {
     else this.options.logger.warn(fields, "join request refused");
   }
 
-  /** Handle one enrollment request over HTTP (admitted already), waiting up to `waitMs` while pending. */
-  async enroll(request: JoinRequest, waitMs: number): Promise<JoinReply> {
+  /**
+   * Handle one enrollment request over HTTP (admitted already) from client `address`, waiting up to
+   * `waitMs` while pending. Limits of pending requests (in all, per address) are Pairing's.
+   */
+  async enroll(request: JoinRequest, waitMs: number, address: string | null = null): Promise<JoinReply> {
     const payload = this.accept(request, "http");
     const { pairing } = this.options;
-    const maxPending = this.options.maxPending ?? 1000;
-    const pending = pairing.pending();
-    if (pending.length >= maxPending && !pending.some((entry) => entry.public_key === request.public_key)) {
-      this.options.logger.warn({ pending: pending.length, node_id: payload.node_id }, "join request refused: too many pending requests");
-      throw new FleetError("rate_limited", `the coordinator already holds ${pending.length} pending join requests; approve or reject some, then try again`);
-    }
-    let reply = pairing.join(request.public_key, payload, "http");
+    const from = address === null ? null : normalizeAddress(address);
+    let reply = pairing.join(request.public_key, payload, "http", from);
     if (reply.status === "pending" && waitMs > 0) {
       await this.wait(request.public_key, Math.min(waitMs, MAX_ENROLL_WAIT_MS));
-      reply = pairing.join(request.public_key, payload, "http");
+      reply = pairing.join(request.public_key, payload, "http", from);
     }
     if (reply.status === "approved") {
       reply = { ...reply, jwt: await this.options.issueJwt(payload.node_id, request.public_key) };

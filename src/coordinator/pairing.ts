@@ -12,6 +12,7 @@ import type { JoinRequestRecord, JoinRequestRepository } from "../storage/join-r
 import type { NodeRecord } from "../storage/nodes.js";
 import type { Registry } from "./registry.js";
 import type { AuditInput } from "./audit.js";
+import { keyFingerprint } from "../protocol/fingerprint.js";
 
 export interface PairingOptions {
   autoApprove: boolean;
@@ -25,7 +26,17 @@ export interface PairingOptions {
   logger: Logger;
   /** Record pairing decisions in the audit trail. */
   audit?: (entry: AuditInput) => void;
+  /** Most pending requests at once; a new one beyond it is refused (default 1000). */
+  maxPending?: number;
+  /** Most pending requests from one client address (`coordinator.max_pending_per_address`, default 50). */
+  maxPendingPerAddress?: number;
+  /** A pending request whose worker has not asked for this long is dropped (`coordinator.pending_expiry`, default 1 h). */
+  pendingExpiryMs?: number;
 }
+
+export const DEFAULT_MAX_PENDING = 1000;
+export const DEFAULT_MAX_PENDING_PER_ADDRESS = 50;
+export const DEFAULT_PENDING_EXPIRY_MS = 3_600_000;
 
 export interface DecisionResult {
   request: JoinRequestRecord;
@@ -38,6 +49,9 @@ function newRequestId(): string {
 
 export class Pairing {
   private readonly now: () => number;
+  /** When this coordinator started: a request cannot go stale while it was not running to hear it. */
+  private readonly startedAt: number;
+  private lastFullWarning = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly registry: Registry,
@@ -45,6 +59,13 @@ export class Pairing {
     private readonly options: PairingOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+  }
+
+  /** New limits of pending requests (config reload). */
+  setPendingLimits(limits: { maxPendingPerAddress?: number; pendingExpiryMs?: number }): void {
+    if (limits.maxPendingPerAddress !== undefined) this.options.maxPendingPerAddress = limits.maxPendingPerAddress;
+    if (limits.pendingExpiryMs !== undefined) this.options.pendingExpiryMs = limits.pendingExpiryMs;
   }
 
   /**
@@ -57,7 +78,8 @@ export class Pairing {
     this.options.autoApprove = on;
   }
 
-  join(publicKey: string, payload: JoinPayload, via: "http" | "nats" = "http"): JoinReply {
+  /** `address`: the client address of an HTTP join (kept with the request, limits pending requests per address). */
+  join(publicKey: string, payload: JoinPayload, via: "http" | "nats" = "http", address: string | null = null): JoinReply {
     const log = this.options.logger;
     const reply = (status: JoinStatus, extra: { request_id?: string; message?: string } = {}): JoinReply => ({
       v: PROTOCOL_VERSION,
@@ -95,13 +117,14 @@ export class Pairing {
       return reply("rejected", { request_id: request.request_id, message: request.reason ?? "join request was rejected" });
     }
     if (request) {
-      this.requests.refresh(request.request_id, payload, now);
+      this.requests.refresh(request.request_id, payload, now, address);
       if (request.status !== "pending") {
         // Approved earlier but the node row is gone, or rejected but now pre-approved: pending again.
         this.requests.decide(request.request_id, "pending", null, now);
       }
-      request = { ...request, payload, status: "pending", updated_at: now };
+      request = { ...request, payload, status: "pending", updated_at: now, address: address ?? request.address };
     } else {
+      if (!preApproved) this.admitNewRequest(address);
       request = {
         request_id: newRequestId(),
         node_id: payload.node_id,
@@ -112,10 +135,11 @@ export class Pairing {
         created_at: now,
         updated_at: now,
         decided_at: null,
+        address,
       };
       this.requests.insert(request);
-      log.info({ request_id: request.request_id, node_id: payload.node_id, hostname: payload.hostname }, "join request pending");
-      this.options.audit?.({ actor: "unknown", action: "pairing.pending", node_id: payload.node_id, status: "pending", detail: { request_id: request.request_id, hostname: payload.hostname, public_key: publicKey } });
+      log.info({ request_id: request.request_id, node_id: payload.node_id, hostname: payload.hostname, address }, "join request pending");
+      this.options.audit?.({ actor: "unknown", action: "pairing.pending", node_id: payload.node_id, status: "pending", detail: { request_id: request.request_id, hostname: payload.hostname, public_key: publicKey, fingerprint: keyFingerprint(publicKey), address } });
     }
 
     if (this.options.autoApprove || preApproved) {
@@ -127,6 +151,84 @@ export class Pairing {
 
   pending(): JoinRequestRecord[] {
     return this.requests.listByStatus("pending");
+  }
+
+  /**
+   * Room for one more pending request, in all and from `address`; throws rate_limited naming the
+   * limit and how to make room. A full queue is first cleared of requests nobody asks about anymore.
+   */
+  private admitNewRequest(address: string | null): void {
+    const maxPending = this.options.maxPending ?? DEFAULT_MAX_PENDING;
+    const perAddress = this.options.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS;
+    const full = (): boolean => this.requests.countPending() >= maxPending || (address !== null && this.requests.countPendingFrom(address) >= perAddress);
+    if (!full()) return;
+    this.expireStale();
+    const pending = this.requests.countPending();
+    if (pending >= maxPending) {
+      const at = this.now();
+      if (at - this.lastFullWarning >= 60_000) {
+        this.lastFullWarning = at;
+        this.options.logger.warn({ pending, address }, "join requests refused: the pending queue is full; reject the unwanted ones (ocf nodes reject --older-than 1h, --address IP)");
+      }
+      throw new FleetError("rate_limited", `the coordinator already holds ${pending} pending join requests (at most ${maxPending}); approve or reject some, then try again`);
+    }
+    const from = address === null ? 0 : this.requests.countPendingFrom(address);
+    if (address !== null && from >= perAddress) {
+      throw new FleetError(
+        "rate_limited",
+        `${from} pending join requests already came from ${address} (coordinator.max_pending_per_address is ${perAddress}); an admin must approve or reject them (ocf nodes reject --address ${address}), or they expire when their workers stop asking`,
+      );
+    }
+  }
+
+  /**
+   * Drop pending requests whose worker has not asked for `pendingExpiryMs` while this coordinator
+   * was running (a waiting worker asks about every 30 s). Each is audited as `pairing.expired`; a
+   * worker that comes back simply starts a new request. Returns what was dropped.
+   */
+  expireStale(): JoinRequestRecord[] {
+    const now = this.now();
+    const cutoff = now - (this.options.pendingExpiryMs ?? DEFAULT_PENDING_EXPIRY_MS);
+    if (cutoff <= this.startedAt) return [];
+    const stale = this.requests.pendingNotAskedSince(cutoff);
+    if (stale.length === 0) return [];
+    this.requests.removeMany(stale.map((request) => request.request_id));
+    for (const request of stale) {
+      this.options.audit?.({
+        actor: "coordinator",
+        action: "pairing.expired",
+        node_id: request.node_id,
+        status: "expired",
+        detail: { request_id: request.request_id, fingerprint: keyFingerprint(request.public_key), address: request.address, last_asked: new Date(request.updated_at).toISOString() },
+      });
+    }
+    this.options.logger.info({ expired: stale.length, request_ids: stale.slice(0, 20).map((request) => request.request_id) }, "pending join requests expired: their workers stopped asking");
+    return stale;
+  }
+
+  /** The pending requests a bulk selection matches (see pending-selection.ts), oldest first. */
+  selectPending(matches: (request: JoinRequestRecord) => boolean): JoinRequestRecord[] {
+    return this.pending().filter(matches);
+  }
+
+  /**
+   * Reject several pending requests at once (one transaction). Each is audited and its waiting
+   * worker told. A pending key never got credentials unless it was decided before (approved, its
+   * node later lost): only those are revoked, so a flood of junk keys does not bloat the NATS
+   * revocation list.
+   */
+  rejectMany(requests: readonly JoinRequestRecord[], reason: string, by = "admin"): JoinRequestRecord[] {
+    const pending = requests.filter((request) => request.status === "pending");
+    if (pending.length === 0) return [];
+    const now = this.now();
+    this.requests.decideMany(pending.map((request) => request.request_id), "rejected", reason, now);
+    for (const request of pending) {
+      this.options.audit?.({ actor: by, action: "pairing.reject", node_id: request.node_id, status: "rejected", detail: { request_id: request.request_id, reason, bulk: true } });
+      if (request.decided_at !== null) this.options.revoke?.(request.public_key, request.node_id, reason);
+      this.options.notify(request.node_id, "rejected", reason, request.public_key);
+    }
+    this.options.logger.info({ rejected: pending.length, by }, "join requests rejected in bulk");
+    return pending.map((request) => ({ ...request, status: "rejected" as const, reason, decided_at: now, updated_at: now }));
   }
 
   /** Find a pending request by request id, or by node id when exactly one is pending for it. */
@@ -210,6 +312,7 @@ export class Pairing {
         created_at: now,
         updated_at: now,
         decided_at: now,
+        address: null,
       });
     }
     this.options.logger.info({ node_id: node.id, reason }, "node removed");

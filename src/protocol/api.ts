@@ -13,6 +13,8 @@ export interface NodeView {
   hostname: string;
   ips: string[];
   version: string;
+  /** The node key's fingerprint (protocol/fingerprint.ts): first 16 hex of SHA-256 of the public key, grouped. */
+  fingerprint: string;
   last_seen: string | null;
   approved_at: string | null;
   load: { cpu: number | null; memory: number | null; disk: number | null; running_tasks: number; max_concurrent_tasks: number };
@@ -30,6 +32,10 @@ export interface JoinRequestView {
   capabilities: string[];
   version: string;
   public_key: string;
+  /** Fingerprint of `public_key` (as the worker logs it), to tell two requests for one node id apart. */
+  fingerprint: string;
+  /** The client address the request last came from (null over NATS or before addresses were kept). */
+  address: string | null;
   status: "pending" | "approved" | "rejected";
   reason: string | null;
   created_at: string | null;
@@ -70,6 +76,13 @@ export interface HealthReport {
   nodes: { total: number; online: number; offline: number; pending: number };
   /** Config reloads (SIGHUP or the file changed): keys waiting for a restart, the last refusal. */
   config?: { file: string | null; loaded_at: string; reloads: number; restart_required: string[]; last_error: string | null };
+}
+
+/** `POST /api/v1/pending/reject`: what was rejected (or, with `dry_run`, would be). */
+export interface BulkRejectResult {
+  rejected: JoinRequestView[];
+  count: number;
+  dry_run: boolean;
 }
 
 export interface ApiErrorBody {

@@ -72,9 +72,12 @@ export async function enrollNode(coordinatorUrl: string, nodeId: string, options
     const response = await fetch(`${coordinatorUrl}/api/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
     const body = (await response.json().catch(() => ({}))) as JoinReply & { error?: { message?: string } };
     if (response.status === 429) {
-      throw new Error(
-        `join of ${nodeId} refused: ${body.error?.message ?? "too many join requests"}. A simulator joins many nodes from one address: raise coordinator.enroll_rate_per_minute (e.g. to 100000) in the coordinator's config and restart it`,
-      );
+      const message = body.error?.message ?? "too many join requests";
+      // The coordinator's message names the limit: a rate per minute, or pending requests per address.
+      const hint = /max_pending_per_address/.test(message)
+        ? "A simulator approving its own nodes keeps up to its enroll concurrency pending from one address: raise coordinator.max_pending_per_address in the coordinator's config (it applies on reload)"
+        : "A simulator joins many nodes from one address: raise coordinator.enroll_rate_per_minute (e.g. to 100000) in the coordinator's config and restart it";
+      throw new Error(`join of ${nodeId} refused: ${message}. ${hint}`);
     }
     if (!response.ok) throw new Error(`join of ${nodeId} refused (HTTP ${response.status}): ${body.error?.message ?? JSON.stringify(body)}`);
     return body;

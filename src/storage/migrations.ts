@@ -110,4 +110,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX task_attempts_active ON task_attempts(state) WHERE state IN ('assigned', 'running');
   `,
+  `
+  ALTER TABLE join_requests ADD COLUMN address TEXT;
+  CREATE INDEX join_requests_pending_address ON join_requests(address) WHERE status = 'pending';
+  `,
 ];

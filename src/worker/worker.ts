@@ -32,6 +32,7 @@ import {
   type Labels,
 } from "../protocol/messages.js";
 import { signJoinRequest } from "../protocol/signed-join.js";
+import { keyFingerprint } from "../protocol/fingerprint.js";
 import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
 import { connectNats, guardedCallback, isAuthError, redactUrl, type Msg, type NatsConnection, type Subscription } from "../transport/connection.js";
 import { nodeInboxPrefix, verifyNodeJwt } from "../transport/trust.js";
@@ -150,6 +151,7 @@ export class Worker {
   private slotSeq = 0;
   private status?: StatusServer;
   private lastLoggedState?: string;
+  private lastLoggedRequest?: string;
   private readonly policy: ExecPolicy;
   state: EnrollmentState = "new";
   requestId: string | undefined;
@@ -260,7 +262,7 @@ export class Worker {
     const { logger, config } = this.options;
     const identity = loadOrCreateIdentity(this.options.stateDir);
     this.key = identity.key;
-    if (identity.created) logger.info({ path: identity.path, public_key: identity.key.getPublicKey() }, "created node identity");
+    if (identity.created) logger.info({ path: identity.path, public_key: identity.key.getPublicKey(), fingerprint: keyFingerprint(identity.key.getPublicKey()) }, "created node identity");
     this.saveState();
     const workdir = this.options.workdir ?? homedir();
     if (!existsSync(workdir) || !statSync(workdir).isDirectory()) {
@@ -571,12 +573,21 @@ export class Worker {
       this.stopListeningForCommands();
       this.stopHeartbeats();
     }
-    if (state === this.lastLoggedState) return;
+    // A new request id while pending (the old one expired or was dropped) is logged again.
+    const requestId = typeof detail.request_id === "string" ? detail.request_id : undefined;
+    if (state === this.lastLoggedState && !(state === "pending" && requestId !== undefined && requestId !== this.lastLoggedRequest)) return;
     this.lastLoggedState = state;
+    if (requestId !== undefined) this.lastLoggedRequest = requestId;
     const log = this.options.logger;
     const fields = { node_id: this.nodeId, ...detail };
     if (state === "approved") log.info(fields, "approved: this node is a member of the fleet");
-    else if (state === "pending") log.info(fields, `waiting for approval: on the master run  ocf nodes approve ${String(detail.request_id ?? this.nodeId)}`);
+    else if (state === "pending") {
+      const fingerprint = keyFingerprint((this.key as KeyPair).getPublicKey());
+      log.info(
+        { ...fields, fingerprint },
+        `waiting for approval: on the master run  ocf nodes approve ${requestId ?? this.nodeId}; this node's key fingerprint is ${fingerprint} (check it against the KEY column of ocf nodes pending)`,
+      );
+    }
     else if (state === "rejected") log.error(fields, "join request rejected by the coordinator; this node will not run anything");
     else if (state === "removed") log.error(fields, "this node was removed from the fleet; it will not run anything");
   }

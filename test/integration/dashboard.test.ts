@@ -10,7 +10,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { createUser } from "@nats-io/nkeys";
 import { DASHBOARD_DIR } from "../../src/coordinator/http/dashboard-routes.js";
+import { keyFingerprint } from "../../src/protocol/fingerprint.js";
+import { signJoinRequest } from "../../src/protocol/signed-join.js";
+import { joinPayload } from "../helpers/fixtures.js";
 import { REPO_ROOT, runCli, TestFleet } from "../helpers/fleet.js";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
@@ -75,6 +79,27 @@ describe("web dashboard in headless Chromium", { skip: SKIP, timeout: 180_000 },
     assert.equal(forged.status, 403);
     const crossSite = await fetch(`${base}/api/v1/pending/x/approve`, { method: "POST", headers: { cookie: `ocf_session=${cookie?.value}`, origin: "http://evil.example", "x-ocf-csrf": "guess", "content-type": "application/json" }, body: "{}" });
     assert.equal(crossSite.status, 403);
+  });
+
+  test("a pending request shows its key fingerprint and address, and its text stays text (never HTML)", async () => {
+    const key = createUser();
+    const hostile = `<img src=x onerror="document.title='pwned'">`;
+    const response = await fetch(`${fleet.coordinator?.url}/api/v1/enroll`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(signJoinRequest(key, joinPayload("markup", { hostname: hostile }))),
+    });
+    assert.equal(response.status, 200);
+    const item = page.locator('#pending li[data-request]', { hasText: "markup" });
+    await item.waitFor({ timeout: 10_000 });
+    const text = (await item.textContent()) ?? "";
+    assert.ok(text.includes(hostile), text);
+    assert.ok(text.includes(`key ${keyFingerprint(key.getPublicKey())}`), text);
+    assert.ok(text.includes("from 127.0.0.1"), text);
+    assert.equal(await page.locator("#pending img").count(), 0, "no element was made from the hostname");
+    assert.notEqual(await page.title(), "pwned");
+    await fleet.client.reject("markup");
+    await item.waitFor({ state: "detached", timeout: 10_000 });
   });
 
   test("a pending worker appears and is approved from the page", async () => {

@@ -14,6 +14,11 @@ import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transpo
 import { JOIN_CLOCK_WINDOW_MS, NATS_JOIN_LIMITS } from "../../src/coordinator/join-guard.js";
 import { LIMITED_PER_MINUTE } from "../../src/coordinator/audit.js";
 import { asErrorReply, encodeMessage } from "../../src/protocol/codec.js";
+import { keyFingerprint } from "../../src/protocol/fingerprint.js";
+import { pino } from "pino";
+import { Writable } from "node:stream";
+import { Worker } from "../../src/worker/worker.js";
+import type { BulkRejectResult, JoinRequestView } from "../../src/protocol/api.js";
 import type { JoinPayload, JoinRequest } from "../../src/protocol/messages.js";
 import { signJoinRequest } from "../../src/protocol/signed-join.js";
 import { subjects } from "../../src/protocol/subjects.js";
@@ -233,5 +238,150 @@ describe("signed joins are fresh and used once, over HTTP and NATS; joins over N
       return n.status === "online" && Date.parse(n.last_seen ?? "") > before ? n : undefined;
     });
     assert.equal(node.status, "online");
+  });
+});
+
+describe("the pending queue: a cap per address, bulk reject, key fingerprints", () => {
+  const fleet = new TestFleet();
+  let env: NodeJS.ProcessEnv = {};
+  let base = "";
+  const extraWorkers: Worker[] = [];
+  before(async () => {
+    await fleet.startNats();
+    await fleet.startCoordinator();
+    base = fleet.coordinator?.url ?? "";
+    env = { OCF_URL: base, OCF_TOKEN: fleet.token };
+  });
+  after(async () => {
+    for (const worker of extraWorkers) await worker.stop().catch(() => undefined);
+    await fleet.close();
+  });
+
+  const post = async (path: string, body: unknown): Promise<{ status: number; json: BulkRejectResult & { error?: { code: string; message: string } } }> => {
+    const response = await fetch(`${base}${path}`, { method: "POST", headers: { authorization: `Bearer ${fleet.token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    return { status: response.status, json: (await response.json()) as BulkRejectResult & { error?: { code: string; message: string } } };
+  };
+
+  test("joins from nine addresses cannot fill the queue: each address holds at most 50 (coordinator.max_pending_per_address), a real worker still gets in", async () => {
+    const addresses = Array.from({ length: 9 }, (_, i) => `127.0.0.${i + 2}`);
+    const results = await Promise.all(
+      addresses.map(async (address) => {
+        const statuses: number[] = [];
+        // Up to 8 at once per address (the door reads at most 8 bodies at once from one address).
+        for (let batch = 0; batch < 60; batch += 6) {
+          const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => enrollFrom(base, signed(`flood-${address.split(".")[3]}-${batch + i}`), address)));
+          statuses.push(...answers.map((a) => a.status));
+        }
+        return { address, statuses };
+      }),
+    );
+    for (const { address, statuses } of results) {
+      assert.equal(statuses.filter((st) => st === 200).length, 50, address);
+      assert.equal(statuses.filter((st) => st === 429).length, 10, address);
+    }
+    const refused = await enrollFrom(base, signed("one-more"), "127.0.0.2");
+    assert.match(refused.body.error?.message ?? "", /50 pending join requests already came from 127\.0\.0\.2 \(coordinator\.max_pending_per_address is 50\)/);
+    const pending = await fleet.client.pending();
+    assert.equal(pending.length, 450);
+    assert.ok(pending.every((r) => addresses.includes(r.address ?? "")), "each request keeps the address it came from");
+    // A real new worker (from 127.0.0.1) is not crowded out.
+    const worker = await fleet.addApprovedWorker("real");
+    assert.equal(worker.state, "approved");
+  });
+
+  test("bulk reject through the API: an empty selection is refused; by address, age and node pattern", async () => {
+    const empty = await post("/api/v1/pending/reject", {});
+    assert.equal(empty.status, 400);
+    assert.match(empty.json.error?.message ?? "", /say which pending requests to reject/);
+    assert.equal((await post("/api/v1/pending/reject", { reason: "oops" })).status, 400, "a reason alone selects nothing");
+    assert.equal((await post("/api/v1/pending/reject", { all: true, address: "127.0.0.2" })).status, 400);
+    assert.equal((await post("/api/v1/pending/reject", { address: "127.0.0.300" })).status, 400);
+    assert.equal((await fleet.client.pending()).length, 450, "nothing was rejected by the refused requests");
+    const dry = await post("/api/v1/pending/reject", { address: "127.0.0.2", dry_run: true });
+    assert.equal(dry.status, 200);
+    assert.equal(dry.json.count, 50);
+    assert.equal(dry.json.dry_run, true);
+    assert.equal((await fleet.client.pending()).length, 450, "a dry run changes nothing");
+    const byAddress = await post("/api/v1/pending/reject", { address: "127.0.0.2", reason: "flood" });
+    assert.equal(byAddress.json.count, 50);
+    assert.ok(byAddress.json.rejected.every((r: JoinRequestView) => r.status === "rejected" && r.reason === "flood" && r.address === "127.0.0.2"));
+    const byNode = await fleet.client.rejectPending({ node: "flood-3-1?" });
+    assert.deepEqual(byNode.rejected.map((r) => r.node_id).sort(), Array.from({ length: 10 }, (_, i) => `flood-3-1${i}`));
+    const byAge = await fleet.client.rejectPending({ older_than: "1h" });
+    assert.equal(byAge.count, 0, "none is an hour old");
+    assert.equal((await fleet.client.pending()).length, 390);
+    const audit = await fleet.client.audit({ action: "pairing.reject", limit: 100 });
+    assert.ok(audit.filter((entry) => entry.detail?.bulk === true).length >= 60, "each bulk rejection is audited");
+  });
+
+  test("bulk reject through the CLI: --address, --dry-run, --all; no selection is a usage error", async () => {
+    const none = await runCli(["nodes", "reject"], { env });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /say which join requests to reject: a request id \(see ocf nodes pending\), or --all/);
+    const both = await runCli(["nodes", "reject", "abc", "--all"], { env });
+    assert.equal(both.code, 2);
+    const allAndFilter = await runCli(["nodes", "reject", "--all", "--node", "x*"], { env });
+    assert.equal(allAndFilter.code, 2);
+    const badAge = await runCli(["nodes", "reject", "--older-than", "soon"], { env });
+    assert.equal(badAge.code, 2);
+    assert.match(badAge.stderr, /older_than must be a duration like 90s, 15m, 2h, 7d/);
+    const dry = await runCli(["nodes", "reject", "--address", "127.0.0.4", "--dry-run"], { env });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^would reject 50 join requests \(dry run: nothing changed\):\nREQUEST ID\s+NODE ID\s+NAME\s+HOSTNAME\s+KEY\s+FROM/);
+    assert.match(dry.stdout, /flood-4-0\s+flood-4-0\s+flood-4-0\.local\s+[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}\s+127\.0\.0\.4/);
+    const json = JSON.parse((await runCli(["nodes", "reject", "--address", "127.0.0.4", "--json"], { env })).stdout) as BulkRejectResult;
+    assert.equal(json.count, 50);
+    assert.equal(json.dry_run, false);
+    const all = await runCli(["nodes", "reject", "--all", "--reason", "spring cleaning"], { env });
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /^rejected 340 join requests:/);
+    assert.equal((await fleet.client.pending()).length, 0);
+    const nothing = await runCli(["nodes", "reject", "--all"], { env });
+    assert.equal(nothing.code, 0);
+    assert.equal(nothing.stdout.trim(), "no pending join request matches");
+    // The single form keeps working.
+    const one = await enrollFrom(base, signed("single"));
+    const single = await runCli(["nodes", "reject", one.body.request_id ?? "", "--reason", "no"], { env });
+    assert.equal(single.code, 0, single.stderr);
+    assert.match(single.stdout, /^rejected single \(request [0-9a-f]{8}\)/);
+  });
+
+  test("two requests for one node id are told apart by their key fingerprints; the worker logs its own", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().trim().split("\n"));
+        done();
+      },
+    });
+    const config = fleet.config();
+    const worker = new Worker({ config, nodeId: "twin", labels: {}, stateDir: join(fleet.dir, "workers", "twin-a"), logger: pino({ level: "info" }, sink), statusServer: false });
+    extraWorkers.push(worker);
+    await worker.start();
+    const impostor = createUser();
+    await enrollFrom(base, signed("twin", impostor), "127.0.0.7");
+    const requests = await waitFor("two requests for twin", async () => {
+      const list = (await fleet.client.pending()).filter((r) => r.node_id === "twin");
+      return list.length === 2 ? list : undefined;
+    });
+    const fingerprints = requests.map((r) => r.fingerprint);
+    assert.notEqual(fingerprints[0], fingerprints[1]);
+    assert.ok(fingerprints.includes(keyFingerprint(impostor.getPublicKey())));
+    const genuine = requests.find((r) => r.fingerprint !== keyFingerprint(impostor.getPublicKey()));
+    assert.ok(genuine);
+    assert.equal(genuine.fingerprint, keyFingerprint(genuine.public_key));
+    assert.match(genuine.fingerprint, /^[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}$/);
+    // The worker's log names its request and its fingerprint, to compare with the KEY column.
+    const waiting = await waitFor("the worker's waiting line", () => lines.map((line) => JSON.parse(line) as { msg: string; fingerprint?: string }).find((entry) => entry.msg.startsWith("waiting for approval")));
+    assert.equal(waiting.fingerprint, genuine.fingerprint);
+    assert.match(waiting.msg, new RegExp(`ocf nodes approve ${genuine.request_id}; this node's key fingerprint is ${genuine.fingerprint}`));
+    const table = await runCli(["nodes", "pending"], { env });
+    for (const request of requests) assert.match(table.stdout, new RegExp(`${request.request_id}\\s+twin\\s+twin\\s+\\S+\\s+${request.fingerprint}\\s+`));
+    await fleet.client.approve(genuine.request_id);
+    await waitFor("twin approved", () => worker.state === "approved");
+    const node = await fleet.client.node("twin");
+    assert.equal(node.fingerprint, genuine.fingerprint);
+    const show = await runCli(["nodes", "show", "twin"], { env });
+    assert.match(show.stdout, new RegExp(`^key: +${node.fingerprint}$`, "m"));
   });
 });

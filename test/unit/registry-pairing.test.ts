@@ -10,6 +10,9 @@ import { openDatabase, type SqliteDatabase } from "../../src/storage/database.js
 import { JoinRequestRepository } from "../../src/storage/join-requests.js";
 import { NodeRepository, type NodeRecord } from "../../src/storage/nodes.js";
 import { joinPayload as sharedJoinPayload } from "../helpers/fixtures.js";
+import type { AuditInput } from "../../src/coordinator/audit.js";
+import { pendingMatcher, PendingSelectionSchema, type PendingSelection } from "../../src/coordinator/pending-selection.js";
+import { keyFingerprint } from "../../src/protocol/fingerprint.js";
 
 const T0 = 1_700_000_000_000;
 
@@ -60,6 +63,8 @@ function fleetError(fn: () => unknown, code: ErrorCode): FleetError {
 }
 
 interface Setup {
+  audits: AuditInput[];
+  revoked: string[];
   db: SqliteDatabase;
   clock: ReturnType<typeof fakeClock>;
   registry: Registry;
@@ -69,7 +74,7 @@ interface Setup {
   changes: string[];
 }
 
-function setup(options: Partial<Pick<PairingOptions, "autoApprove" | "preApproved">> = {}, db: SqliteDatabase = openDatabase(":memory:")): Setup {
+function setup(options: Partial<Pick<PairingOptions, "autoApprove" | "preApproved" | "maxPending" | "maxPendingPerAddress" | "pendingExpiryMs">> = {}, db: SqliteDatabase = openDatabase(":memory:")): Setup {
   const clock = fakeClock();
   const changes: string[] = [];
   const registry = new Registry(new NodeRepository(db), {
@@ -79,14 +84,21 @@ function setup(options: Partial<Pick<PairingOptions, "autoApprove" | "preApprove
   });
   const requests = new JoinRequestRepository(db);
   const notes: Setup["notes"] = [];
+  const audits: AuditInput[] = [];
+  const revoked: string[] = [];
   const pairing = new Pairing(registry, requests, {
     autoApprove: options.autoApprove ?? false,
     preApproved: options.preApproved,
     now: clock.now,
     notify: (nodeId, type, message) => notes.push({ nodeId, type, message }),
+    revoke: (publicKey) => revoked.push(publicKey),
     logger: pino({ level: "silent" }),
+    audit: (entry) => audits.push(entry),
+    ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+    ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+    ...(options.pendingExpiryMs !== undefined ? { pendingExpiryMs: options.pendingExpiryMs } : {}),
   });
-  return { db, clock, registry, requests, pairing, notes, changes };
+  return { db, clock, registry, requests, pairing, notes, changes, audits, revoked };
 }
 
 describe("pairing", () => {
@@ -299,6 +311,105 @@ describe("pairing", () => {
     const third = setup({}, first.db);
     assert.equal(third.registry.get("pi")?.public_key, k);
     assert.equal(third.pairing.join(k, joinPayload("pi")).status, "approved");
+  });
+});
+
+describe("pending join requests: limits, expiry, bulk reject", () => {
+  const H = 3_600_000;
+
+  test("a client address may hold at most maxPendingPerAddress pending requests; others still get in", () => {
+    const { pairing, requests } = setup({ maxPendingPerAddress: 3 });
+    for (let i = 0; i < 3; i += 1) assert.equal(pairing.join(key(), joinPayload(`flood-${i}`), "http", "127.0.0.2").status, "pending");
+    const error = fleetError(() => pairing.join(key(), joinPayload("flood-3"), "http", "127.0.0.2"), "rate_limited");
+    assert.equal(error.httpStatus, 429);
+    assert.match(error.message, /^3 pending join requests already came from 127\.0\.0\.2 \(coordinator\.max_pending_per_address is 3\); .*ocf nodes reject --address 127\.0\.0\.2/);
+    assert.equal(pairing.join(key(), joinPayload("real"), "http", "127.0.0.3").status, "pending", "another address is not affected");
+    // A request already pending from that address keeps being answered (the worker asks again).
+    const first = requests.listByStatus("pending")[0];
+    assert.equal(pairing.join(first?.public_key ?? "", joinPayload("flood-0"), "http", "127.0.0.2").status, "pending");
+    assert.equal(requests.get(first?.request_id ?? "")?.address, "127.0.0.2", "the address is kept with the request");
+  });
+
+  test("the total cap still holds, and a full queue is first cleared of expired requests", () => {
+    const { pairing, clock, audits } = setup({ maxPending: 2, pendingExpiryMs: H });
+    pairing.join(key(), joinPayload("a"), "http", "10.0.0.1");
+    pairing.join(key(), joinPayload("b"), "http", "10.0.0.2");
+    assert.match(fleetError(() => pairing.join(key(), joinPayload("c"), "http", "10.0.0.3"), "rate_limited").message, /already holds 2 pending join requests \(at most 2\)/);
+    clock.advance(H + 1);
+    assert.equal(pairing.join(key(), joinPayload("c"), "http", "10.0.0.3").status, "pending", "the stale ones were dropped to make room");
+    assert.deepEqual(audits.filter((a) => a.action === "pairing.expired").map((a) => a.node_id).sort(), ["a", "b"]);
+  });
+
+  test("expiry: a request whose worker stopped asking for pendingExpiryMs is dropped and audited; one that keeps asking stays; a returning worker starts a new one", () => {
+    const { pairing, clock, audits, requests } = setup({ pendingExpiryMs: H });
+    const quiet = key();
+    const chatty = key();
+    const gone = pairing.join(quiet, joinPayload("quiet"), "http", "10.0.0.9");
+    const kept = pairing.join(chatty, joinPayload("chatty"), "http", "10.0.0.8");
+    // The waiting worker asks again every ~30 s (its long poll); the quiet one has gone away.
+    for (let t = 0; t < H + 60_000; t += 30_000) {
+      clock.advance(30_000);
+      pairing.join(chatty, joinPayload("chatty"), "http", "10.0.0.8");
+    }
+    const expired = pairing.expireStale();
+    assert.deepEqual(expired.map((r) => r.request_id), [gone.request_id]);
+    assert.equal(requests.get(gone.request_id ?? ""), undefined, "dropped");
+    assert.equal(requests.get(kept.request_id ?? "")?.status, "pending");
+    const entry = audits.find((a) => a.action === "pairing.expired");
+    assert.equal(entry?.node_id, "quiet");
+    assert.equal(entry?.actor, "coordinator");
+    assert.deepEqual(entry?.detail, { request_id: gone.request_id, fingerprint: keyFingerprint(quiet), address: "10.0.0.9", last_asked: new Date(T0).toISOString() });
+    assert.deepEqual(pairing.expireStale(), [], "nothing twice");
+    const back = pairing.join(quiet, joinPayload("quiet"), "http", "10.0.0.9");
+    assert.equal(back.status, "pending");
+    assert.notEqual(back.request_id, gone.request_id, "a new request");
+  });
+
+  test("expiry counts from the coordinator's start: after a long outage, nothing expires before its workers could ask again", () => {
+    const db = openDatabase(":memory:");
+    const first = setup({ pendingExpiryMs: H }, db);
+    const { request_id } = first.pairing.join(key(), joinPayload("waiting"), "http", "10.0.0.4");
+    // The coordinator was down for a day; a new one starts on the same database.
+    const clock = fakeClock(T0 + 24 * H);
+    const registry = new Registry(new NodeRepository(db), { heartbeatTimeoutMs: 90_000, now: clock.now, onStatusChange: () => undefined });
+    const restarted = new Pairing(registry, new JoinRequestRepository(db), { autoApprove: false, now: clock.now, notify: () => undefined, logger: pino({ level: "silent" }), pendingExpiryMs: H });
+    assert.deepEqual(restarted.expireStale(), []);
+    clock.advance(H - 1000);
+    assert.deepEqual(restarted.expireStale(), []);
+    clock.advance(2000);
+    assert.deepEqual(restarted.expireStale().map((r) => r.request_id), [request_id]);
+  });
+
+  test("bulk reject by address (or CIDR), age and node pattern, combined; an empty selection is refused", () => {
+    const { pairing, clock, notes, audits, revoked } = setup();
+    pairing.join(key(), joinPayload("sim-1"), "http", "127.0.0.2");
+    pairing.join(key(), joinPayload("sim-2"), "http", "127.0.0.3");
+    clock.advance(2 * H);
+    pairing.join(key(), joinPayload("sim-3"), "http", "127.0.0.2");
+    pairing.join(key(), joinPayload("laptop"), "http", "192.168.1.20");
+    pairing.join(key(), joinPayload("over-nats"));
+    const now = clock.now();
+    const select = (selection: PendingSelection): string[] => pairing.selectPending(pendingMatcher(PendingSelectionSchema.parse(selection), now)).map((r) => r.node_id).sort();
+    assert.deepEqual(select({ address: "127.0.0.2" }), ["sim-1", "sim-3"]);
+    assert.deepEqual(select({ address: "::ffff:127.0.0.2" }), ["sim-1", "sim-3"], "an IPv4-mapped address is the same address");
+    assert.deepEqual(select({ address: "127.0.0.0/8" }), ["sim-1", "sim-2", "sim-3"]);
+    assert.deepEqual(select({ older_than: "1h" }), ["sim-1", "sim-2"]);
+    assert.deepEqual(select({ node: "sim-*" }), ["sim-1", "sim-2", "sim-3"]);
+    assert.deepEqual(select({ node: "sim-?", address: "127.0.0.2", older_than: "90m" }), ["sim-1"], "criteria combine");
+    assert.deepEqual(select({ all: true }), ["laptop", "over-nats", "sim-1", "sim-2", "sim-3"]);
+    assert.match(fleetError(() => pendingMatcher({}, now), "bad_request").message, /say which pending requests to reject: all: true, or any of address/);
+    assert.match(fleetError(() => pendingMatcher({ reason: "x", dry_run: true }, now), "bad_request").message, /empty selection rejects nothing/);
+    assert.match(fleetError(() => pendingMatcher({ all: true, node: "sim-*" }, now), "bad_request").message, /give it alone/);
+    for (const bad of [{ address: "not-an-ip" }, { address: "10.0.0.0/33" }, { older_than: "1 hour" }, { node: "Sim.*" }, { all: false }]) {
+      assert.equal(PendingSelectionSchema.safeParse(bad).success, false, JSON.stringify(bad));
+    }
+    const rejected = pairing.rejectMany(pairing.selectPending(pendingMatcher({ address: "127.0.0.0/8" }, now)), "flood", "admin");
+    assert.deepEqual(rejected.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+    assert.deepEqual(pairing.pending().map((r) => r.node_id).sort(), ["laptop", "over-nats"]);
+    assert.deepEqual(notes.filter((n) => n.type === "rejected").map((n) => n.nodeId).sort(), ["sim-1", "sim-2", "sim-3"]);
+    assert.equal(audits.filter((a) => a.action === "pairing.reject" && (a.detail as { bulk?: boolean }).bulk).length, 3);
+    assert.deepEqual(revoked, [], "keys that never held credentials are not added to the revocation list");
+    assert.equal(pairing.join(rejected[0]?.public_key ?? "", joinPayload("sim-1"), "http", "127.0.0.2").status, "rejected", "the key stays refused");
   });
 });
 

@@ -101,7 +101,18 @@ function renderPending(pending: PendingView[]): void {
       approve.addEventListener("click", () => void decide("approve"));
       reject.addEventListener("click", () => void decide("reject"));
       if (!can("admin")) approve.disabled = reject.disabled = true;
-      return el("li", { "data-request": request.request_id }, el("strong", {}, request.node_id), ` ${request.hostname} · ${request.os}/${request.arch} · ${request.ips.slice(0, 2).join(", ")} · asked ${ago(request.updated_at)} `, approve, " ", reject);
+      // The key fingerprint tells two requests for one node id apart; the worker logs its own to compare.
+      return el(
+        "li",
+        { "data-request": request.request_id },
+        el("strong", {}, request.node_id),
+        ` ${request.hostname} · ${request.os}/${request.arch} · ${request.ips.slice(0, 2).join(", ")} · `,
+        el("code", { class: "fingerprint", title: `key ${request.public_key}` }, `key ${request.fingerprint}`),
+        ` · from ${request.address ?? "?"} · asked ${ago(request.updated_at)} `,
+        approve,
+        " ",
+        reject,
+      );
     }),
   );
 }

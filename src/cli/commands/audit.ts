@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .command("audit")
     .description("show the audit trail: pairing decisions, refused requests, every exec and broadcast (newest first)")
     .option("--node <id>", "only this node")
-    .option("--action <action>", "only this action: exec, broadcast, pairing.approve, pairing.reject, pairing.pending, pairing.refused, node.remove, auth.denied")
+    .option("--action <action>", "only this action: exec, broadcast, pairing.approve, pairing.reject, pairing.pending, pairing.refused, pairing.expired, node.remove, auth.denied")
     .option("--actor <actor>", "only this actor, e.g. admin")
     .option("--since <when>", "ISO time or a duration back from now: 15m, 2h, 7d")
     .option("--until <when>", "ISO time or a duration back from now")

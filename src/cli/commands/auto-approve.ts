@@ -28,7 +28,7 @@ export function register(program: Command): void {
             await client.approve(request.request_id);
             approved += 1;
             if (json) console.log(JSON.stringify({ approved: request.node_id, request_id: request.request_id, hostname: request.hostname, at: new Date().toISOString() }));
-            else console.log(`${new Date().toISOString()} approved ${request.node_id} (request ${request.request_id}, host ${printable(request.hostname)})`);
+            else console.log(`${new Date().toISOString()} approved ${request.node_id} (request ${request.request_id}, host ${printable(request.hostname)}, key ${request.fingerprint})`);
           } catch (error) {
             if (error instanceof ClientError && error.code === "conflict") console.error(`skipped ${request.request_id}: ${printable(error.message)}`);
             else throw error;

@@ -26,6 +26,7 @@ import { registerDashboardRoutes } from "./dashboard-routes.js";
 import type { Sessions } from "../sessions.js";
 import type { Metrics } from "../metrics.js";
 import { parseBody } from "./parse.js";
+import { pendingMatcher, PendingSelectionSchema } from "../pending-selection.js";
 import type { Auditor } from "../audit.js";
 import type { AuditRepository } from "../../storage/audit.js";
 import type { Logger } from "pino";
@@ -185,7 +186,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.post("/api/v1/enroll", { ...scoped("public"), bodyLimit: MAX_ENROLL_BODY_BYTES, onRequest: async (request) => deps.enrollment.admit(request.ip) }, async (request) => {
     const query = parseBody(EnrollQuery, request.query);
     const body = parseBody(JoinRequestSchema, request.body);
-    return deps.enrollment.enroll(body, query.wait * 1000);
+    return deps.enrollment.enroll(body, query.wait * 1000, request.ip);
   });
 
   app.post<{ Params: { id: string } }>("/api/v1/nodes/:id/rotate", scoped("admin"), async (request) => {
@@ -216,6 +217,16 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.get("/api/v1/pending", scoped("read"), async () => {
     const pending = deps.pairing.pending().map(joinRequestView);
     return { pending, count: pending.length };
+  });
+
+  // Bulk reject: a selection (all, or address / older_than / node combined); an empty one is refused.
+  app.post("/api/v1/pending/reject", scoped("admin"), async (request) => {
+    const body = parseBody(PendingSelectionSchema, request.body ?? {});
+    const matches = pendingMatcher(body, Date.now());
+    const selected = deps.pairing.selectPending(matches);
+    const rejected = body.dry_run ? selected : deps.pairing.rejectMany(selected, body.reason ?? "rejected by admin", request.actor);
+    const views = rejected.map(joinRequestView);
+    return { rejected: views, count: views.length, dry_run: body.dry_run === true };
   });
 
   app.post<{ Params: { requestId: string } }>("/api/v1/pending/:requestId/approve", scoped("admin"), async (request) => {

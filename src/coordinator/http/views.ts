@@ -5,6 +5,7 @@ import type { AuditView, JoinRequestView, NodeView, TaskView, TokenView } from "
 import type { AuditRecord } from "../../storage/audit.js";
 import type { AttemptRecord, TaskRecord } from "../../storage/tasks.js";
 import type { TokenRecord } from "../../storage/tokens.js";
+import { keyFingerprint } from "../../protocol/fingerprint.js";
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -21,6 +22,7 @@ export function nodeView(node: NodeRecord, scheduled = 0): NodeView {
     hostname: node.hostname,
     ips: node.ips,
     version: node.version,
+    fingerprint: keyFingerprint(node.public_key),
     last_seen: iso(node.last_seen),
     approved_at: iso(node.approved_at),
     load: {
@@ -46,6 +48,8 @@ export function joinRequestView(request: JoinRequestRecord): JoinRequestView {
     capabilities: request.payload.capabilities,
     version: request.payload.version,
     public_key: request.public_key,
+    fingerprint: keyFingerprint(request.public_key),
+    address: request.address,
     status: request.status,
     reason: request.reason,
     created_at: iso(request.created_at),
