@@ -9,8 +9,13 @@ export interface GlobalOptions {
   config?: string;
   url?: string;
   token?: string;
+  tokenFile?: string;
   json?: boolean;
 }
+
+/** Printed (once) when the token comes from --token, which every user of the machine can read in `ps`. */
+export const TOKEN_FLAG_WARNING = "ocf: warning: --token shows the token to every user of this machine (ps, shell history); use OCF_TOKEN=... or --token-file FILE instead";
+let warnedAboutToken = false;
 
 export function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
@@ -27,15 +32,20 @@ export function loadCliConfig(options: GlobalOptions, overrides?: Record<string,
 
 export function clientFor(command: Command): FleetClient {
   const options = globals(command);
+  if (options.token !== undefined && options.tokenFile !== undefined) throw new CliError("give --token or --token-file, not both", EXIT.usage);
+  if (options.token !== undefined && !warnedAboutToken) {
+    warnedAboutToken = true;
+    process.stderr.write(`${TOKEN_FLAG_WARNING}\n`);
+  }
   const loaded = loadCliConfig(options);
   let endpoint;
   try {
-    endpoint = discoverEndpoint(loaded, { url: options.url, token: options.token });
+    endpoint = discoverEndpoint(loaded, { url: options.url, token: options.token, tokenFile: options.tokenFile });
   } catch (error) {
     throw new CliError((error as Error).message, EXIT.unauthorized);
   }
   if (!endpoint.token) {
-    throw new CliError(`no admin token: pass --token, set OCF_TOKEN, or run on the master where ${endpoint.tokenSource.replace(/^none \(.*no /, "").replace(/\)$/, "")} exists`, EXIT.unauthorized);
+    throw new CliError(`no admin token: set OCF_TOKEN, pass --token-file FILE, or run on the master where ${endpoint.tokenSource.replace(/^none \(.*no /, "").replace(/\)$/, "")} exists`, EXIT.unauthorized);
   }
   return new FleetClient({ url: endpoint.url, token: endpoint.token });
 }
@@ -47,7 +57,7 @@ export function fromClientError(error: unknown): never {
       case "unreachable":
         throw new CliError(error.message, EXIT.unreachable);
       case "unauthorized":
-        throw new CliError(`${error.message}: the token was refused (check --token / OCF_TOKEN / the admin.token file)`, EXIT.unauthorized);
+        throw new CliError(`${error.message}: the token was refused (check OCF_TOKEN / --token-file / --token / the admin.token file)`, EXIT.unauthorized);
       case "node_not_found":
       case "not_found": {
         const candidates = error.details?.candidates;

@@ -29,7 +29,8 @@ export function buildProgram(): Command {
     .version(SOFTWARE_VERSION, "-V, --version")
     .option("-c, --config <path>", "config file (default: config/config.yaml of this installation, or OCF_CONFIG)")
     .option("--url <url>", "coordinator URL (default: OCF_URL, or the local coordinator)")
-    .option("--token <token>", "admin token (default: OCF_TOKEN, or the local coordinator's admin.token)")
+    .option("--token-file <file>", "read the API token from this file (mode 0600); unlike --token it stays out of ps and shell history")
+    .option("--token <token>", "API token (visible to every user in ps: prefer OCF_TOKEN or --token-file; default: OCF_TOKEN, or the local coordinator's admin.token)")
     .option("--json", "machine-readable JSON output")
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();

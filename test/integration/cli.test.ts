@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort } from "../../src/util/net.js";
@@ -134,6 +134,30 @@ describe("ocf CLI against a running fleet", () => {
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
     }
+  });
+
+  test("--token warns that it shows the token in ps; --token-file reads it from a private file", async () => {
+    const { OCF_TOKEN: _token, ...withoutToken } = env;
+    const flag = await runCli(["--token", fleet.token, "nodes", "list", "--json"], { env: withoutToken });
+    assert.equal(flag.code, 0, flag.stderr);
+    assert.equal(flag.stderr, "ocf: warning: --token shows the token to every user of this machine (ps, shell history); use OCF_TOKEN=... or --token-file FILE instead\n");
+    assert.ok((JSON.parse(flag.stdout) as Array<{ id: string }>).some((node) => node.id === "home-server"), "the command still works");
+    const file = join(fleet.dir, "cli.token");
+    writeFileSync(file, `${fleet.token}\n`, { mode: 0o600 });
+    const fromFile = await runCli(["--token-file", file, "nodes", "list"], { env: withoutToken });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(fromFile.stderr, "", "no warning");
+    assert.match(fromFile.stdout, /home-server\s+home-server\s+online/);
+    chmodSync(file, 0o644);
+    const shared = await runCli(["--token-file", file, "nodes", "list"], { env: withoutToken });
+    assert.equal(shared.code, 4);
+    assert.equal(shared.stderr, `ocf: --token-file: ${file} has mode 0644; it holds a secret and must be 0600 (run: chmod 600 ${file})\n`);
+    const both = await runCli(["--token", "x", "--token-file", file, "nodes", "list"], { env: withoutToken });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give --token or --token-file, not both/);
+    const help = await runCli(["--help"]);
+    assert.match(help.stdout, /--token-file <file>/);
+    assert.match(help.stdout, /prefer OCF_TOKEN or --token-file/);
   });
 
   test("--help works on every verb", async () => {

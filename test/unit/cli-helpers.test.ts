@@ -196,6 +196,25 @@ describe("discoverEndpoint", () => {
     assert.deepEqual(endpoint, { url: "http://flag:1", token: "ocf_from_flag", tokenSource: "--token" });
   });
 
+  test("--token-file: the token from a private file beats OCF_TOKEN; a file others can read, a missing or an empty one is refused", () => {
+    const stateDir = freshDir();
+    writeFileAtomic(join(stateDir, "admin.token"), "ocf_from_state\n", 0o600);
+    const file = join(stateDir, "my.token");
+    writeFileAtomic(file, "ocf_from_token_file\n", 0o600);
+    const endpoint = discoverEndpoint(configWith(stateDir), { tokenFile: file }, { OCF_TOKEN: "ocf_from_env" });
+    assert.equal(endpoint.token, "ocf_from_token_file", "trimmed");
+    assert.equal(endpoint.tokenSource, `--token-file ${file}`);
+    chmodSync(file, 0o644);
+    assert.throws(() => discoverEndpoint(configWith(stateDir), { tokenFile: file }, {}), new RegExp(`^Error: --token-file: ${file} has mode 0644; it holds a secret and must be 0600 \\(run: chmod 600 ${file}\\)$`));
+    chmodSync(file, 0o640);
+    assert.throws(() => discoverEndpoint(configWith(stateDir), { tokenFile: file }, {}), /has mode 0640/);
+    assert.throws(() => discoverEndpoint(configWith(stateDir), { tokenFile: join(stateDir, "nope") }, {}), /--token-file .*nope does not exist/);
+    writeFileAtomic(file, " \n", 0o600);
+    assert.throws(() => discoverEndpoint(configWith(stateDir), { tokenFile: file }, {}), /is empty/);
+    writeFileAtomic(file, "ocf_a\nocf_b\n", 0o600);
+    assert.throws(() => discoverEndpoint(configWith(stateDir), { tokenFile: file }, {}), /must hold the token alone/);
+  });
+
   test("url and token are discovered independently", () => {
     const stateDir = freshDir();
     writeFileSync(join(stateDir, "coordinator.json"), JSON.stringify({ url: "http://100.64.0.1:9999" }));
