@@ -49,6 +49,7 @@ const TEMPLATES = [
   "/api/v1/files/:id",
   "/api/v1/pending/:requestId/approve",
   "/api/v1/pending/:requestId/reject",
+  "/api/v1/pending/reject",
   "/api/v1/tasks/:id",
   "/api/v1/tasks/:id/output",
   "/api/v1/tasks/:id/cancel",
