@@ -196,7 +196,7 @@ export class Coordinator {
     const pairing = this.pairing;
     this.metrics = new Metrics({
       nodes: () => registry.counts(),
-      pending: () => pairing.pending().length,
+      pending: () => pairing.pendingCount(),
       tasks: () => tasks.counts(),
     });
     this.http = buildHttpServer({
@@ -494,7 +494,7 @@ export class Coordinator {
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       nats: { connected: nats, secure: nats && this.natsSecure },
       db: { ok: db },
-      nodes: { ...counts, pending: this.pairing?.pending().length ?? 0 },
+      nodes: { ...counts, pending: this.pairing?.pendingCount() ?? 0 },
       ...(this.configStatus ? { config: this.configStatus() } : {}),
     };
   }

@@ -153,6 +153,16 @@ export class Pairing {
     return this.requests.listByStatus("pending");
   }
 
+  /** How many requests are pending: one COUNT, for /health, /metrics and the dashboard (never the rows). */
+  pendingCount(): number {
+    return this.requests.countPending();
+  }
+
+  /** The `limit` pending requests asked about most recently (the dashboard shows these). */
+  newestPending(limit: number): JoinRequestRecord[] {
+    return this.requests.newestPending(limit);
+  }
+
   /**
    * Room for one more pending request, in all and from `address`; throws rate_limited naming the
    * limit and how to make room. A full queue is first cleared of requests nobody asks about anymore.

@@ -34,6 +34,7 @@ export class JoinRequestRepository {
       byKey: db.prepare<[string, string], JoinRequestRow>("SELECT * FROM join_requests WHERE node_id = ? AND public_key = ?"),
       byNode: db.prepare<[string], JoinRequestRow>("SELECT * FROM join_requests WHERE node_id = ? ORDER BY created_at"),
       byStatus: db.prepare<[string], JoinRequestRow>("SELECT * FROM join_requests WHERE status = ? ORDER BY created_at"),
+      newestPending: db.prepare<[number], JoinRequestRow>("SELECT * FROM join_requests WHERE status = 'pending' ORDER BY updated_at DESC LIMIT ?"),
       insert: db.prepare(`
         INSERT INTO join_requests (request_id, node_id, public_key, payload, status, reason, created_at, updated_at, decided_at, address)
         VALUES (@request_id, @node_id, @public_key, @payload, @status, @reason, @created_at, @updated_at, @decided_at, @address)`),
@@ -64,6 +65,11 @@ export class JoinRequestRepository {
 
   listByStatus(status: JoinStatus): JoinRequestRecord[] {
     return this.statements.byStatus.all(status).map(fromRow);
+  }
+
+  /** The `limit` pending requests asked about most recently. */
+  newestPending(limit: number): JoinRequestRecord[] {
+    return this.statements.newestPending.all(limit).map(fromRow);
   }
 
   insert(record: JoinRequestRecord): void {

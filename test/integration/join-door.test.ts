@@ -289,6 +289,23 @@ describe("the pending queue: a cap per address, bulk reject, key fingerprints", 
     assert.equal(worker.state, "approved");
   });
 
+  test("with 450 requests pending, /health counts them and a dashboard push lists only the newest 50 with the total", async () => {
+    // Before, /health (public) and every dashboard push loaded and parsed every pending request.
+    assert.equal((await fleet.client.health()).nodes.pending, 450);
+    const response = await fetch(`${base}/api/v1/events`, { headers: { authorization: `Bearer ${fleet.token}` } });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = "";
+    while (!/event: snapshot\ndata: .*\n\n/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    const snapshot = JSON.parse(/event: snapshot\ndata: (.*)\n\n/.exec(text)?.[1] ?? "{}") as { pending?: JoinRequestView[]; pending_total?: number };
+    assert.equal(snapshot.pending?.length, 50);
+    assert.equal(snapshot.pending_total, 450);
+  });
+
   test("bulk reject through the API: an empty selection is refused; by address, age and node pattern", async () => {
     const empty = await post("/api/v1/pending/reject", {});
     assert.equal(empty.status, 400);

@@ -8,6 +8,8 @@ import type { AuditView, HealthReport, JoinRequestView as PendingView, NodeExecR
 interface Snapshot {
   nodes: NodeView[];
   pending: PendingView[];
+  /** All pending requests; `pending` lists the newest of them. */
+  pending_total: number;
   tasks: TaskView[];
   audit: AuditView[];
   health: HealthReport;
@@ -87,8 +89,9 @@ function renderNodes(nodes: NodeView[]): void {
   if ([...select.options].some((o) => o.value === current)) select.value = current;
 }
 
-function renderPending(pending: PendingView[]): void {
+function renderPending(pending: PendingView[], total: number): void {
   $("pending-section").hidden = pending.length === 0;
+  const more = total > pending.length ? el("li", { class: "more" }, `and ${total - pending.length} older requests: see ocf nodes pending, or reject many at once with ocf nodes reject --address IP | --older-than 1h | --all`) : null;
   $("pending").replaceChildren(
     ...pending.map((request) => {
       const approve = el("button", { type: "button", "aria-label": `Approve ${request.node_id}` }, "Approve");
@@ -114,6 +117,7 @@ function renderPending(pending: PendingView[]): void {
         reject,
       );
     }),
+    ...(more ? [more] : []),
   );
 }
 
@@ -160,7 +164,7 @@ function render(snapshot: Snapshot): void {
   for (const id of ["nodes-section", "run-section", "audit-section"]) $(id).hidden = false;
   $<HTMLButtonElement>("run-button").disabled = !can("exec");
   renderNodes(snapshot.nodes);
-  renderPending(snapshot.pending);
+  renderPending(snapshot.pending, snapshot.pending_total ?? snapshot.pending.length);
   renderTasks(snapshot.tasks);
   renderAudit(snapshot.audit);
 }

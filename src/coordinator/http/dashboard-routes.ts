@@ -21,6 +21,8 @@ import { auditView, joinRequestView, nodeView, taskView } from "./views.js";
 export const DASHBOARD_DIR = join(INSTALL_ROOT, "dist", "dashboard");
 const ASSETS: Record<string, string> = { "app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8" };
 const PUSH_MS = 1000;
+/** Join requests a dashboard snapshot lists (the newest); the total is sent beside them. */
+export const DASHBOARD_PENDING = 50;
 
 const LinkQuery = z.strictObject({ t: z.string().min(10).max(200) });
 const StreamBroadcastBody = z.strictObject({
@@ -89,7 +91,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: HttpDeps & {
 
   const snapshot = (request: FastifyRequest): Record<string, unknown> => ({
     nodes: deps.registry.list().map((node) => nodeView(node, deps.tasks.runningOn(node.id))),
-    pending: deps.pairing.pending().map(joinRequestView),
+    // The newest few: a flood of join requests must not make every push parse all of them.
+    pending: deps.pairing.newestPending(DASHBOARD_PENDING).map(joinRequestView),
+    pending_total: deps.pairing.pendingCount(),
     tasks: deps.tasks.list({ limit: 20 }).map((task) => taskView(task)),
     audit: deps.audit.query({ limit: 20 }).map(auditView),
     health: deps.health(),
