@@ -7,11 +7,16 @@ export type AuditInput = Omit<AuditEntry, "ts"> & { ts?: number };
 
 /**
  * Actions anyone outside can cause at will: refused HTTP requests, refused joins, forged replies
- * from a node. They are recorded at most LIMITED_PER_MINUTE a minute per action, so a flood can
+ * from a node, refused dashboard login links. They are recorded at most LIMITED_PER_MINUTE a minute per action, so a flood can
  * neither fill the disk nor slow the coordinator; the next recorded entry of that action says how
  * many were left out (`detail.suppressed_before`).
  */
 export const LIMITED_ACTIONS: ReadonlySet<string> = new Set(["auth.denied", "pairing.refused", "nats.forgery"]);
+
+/** Whether an entry is one anyone outside can cause at will (a refused dashboard login link too). */
+function isLimited(entry: AuditInput): boolean {
+  return LIMITED_ACTIONS.has(entry.action) || (entry.action === "dashboard.login" && entry.status === "refused");
+}
 /** Most entries of one limited action recorded per minute. */
 export const LIMITED_PER_MINUTE = 30;
 
@@ -34,7 +39,7 @@ export class Auditor {
     const now = this.now();
     const kept: AuditEntry[] = [];
     for (const entry of entries) {
-      const admitted = LIMITED_ACTIONS.has(entry.action) ? this.admit(entry, now) : entry;
+      const admitted = isLimited(entry) ? this.admit(entry, now) : entry;
       if (admitted) kept.push({ ...admitted, ts: admitted.ts ?? now });
     }
     if (kept.length === 0) return;
