@@ -6,8 +6,9 @@
  * no route matches needs a valid token before it learns it does not exist.
  *
  * The few routes without a token (`public`: /health, the enrollment door, the dashboard's page and
- * login link) go through the unauthenticated gate: few bodies at once per address and in all,
- * each read within a deadline, so a slow or endless body cannot hold the coordinator.
+ * login link) go through the unauthenticated gate: few bodies at once per address and in all (the
+ * oldest giving way to a new one), each read within a deadline, so slow or endless bodies can
+ * neither hold the coordinator nor keep the door shut.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { FleetError } from "../../protocol/errors.js";
@@ -55,43 +56,62 @@ export function routeScope(request: FastifyRequest): RouteScope {
   return request.routeOptions.config.scope ?? "admin";
 }
 
-/** Bodies read at once from callers without a token, per address and in all, and how long each may take. */
+/** Bodies read at once from callers without a token, per address and in all (the oldest gives way), and how long each may take. */
 export const UNAUTHENTICATED_LIMITS = { perAddress: 8, total: 64, bodyDeadlineMs: 10_000 } as const;
 
 /**
  * Bounds the requests that arrive without a token while their bodies are read: at most
- * `perAddress` per client address and `total` in all, each cut off after `bodyDeadlineMs`.
+ * `perAddress` per client address (429 past it) and `total` in all, each cut off after
+ * `bodyDeadlineMs`. When all places are taken, a new request takes the place of the body that has
+ * been unfinished longest (that connection is closed): a few addresses trickling bodies cannot keep
+ * the door shut, since a real join's body arrives in milliseconds.
  */
 export class UnauthenticatedGate {
+  /** Unfinished bodies, oldest first (a Set keeps insertion order). */
+  private readonly slots = new Set<{ address: string; cut: () => void; leave: () => void }>();
   private readonly perAddress = new Map<string, number>();
-  private total = 0;
+  /** Bodies cut off to make room for newer requests since start. */
+  evicted = 0;
 
   constructor(private readonly limits: { perAddress: number; total: number; bodyDeadlineMs: number } = UNAUTHENTICATED_LIMITS) {}
 
   get inFlight(): number {
-    return this.total;
+    return this.slots.size;
   }
 
-  /** Admit one request (throws rate_limited or unavailable); the returned function lets it go, once. */
-  enter(address: string): () => void {
+  /**
+   * Admit one request from `address` (throws rate_limited past the address's share); `cut` closes
+   * its connection should a newer request need its place. The returned function lets it go, once.
+   */
+  enter(address: string, cut: () => void): () => void {
     const mine = this.perAddress.get(address) ?? 0;
     if (mine >= this.limits.perAddress) {
       throw new FleetError("rate_limited", `too many unfinished requests from ${address} without a token (at most ${this.limits.perAddress} at once); wait and try again`);
     }
-    if (this.total >= this.limits.total) {
-      throw new FleetError("unavailable", `the coordinator is reading ${this.total} requests without a token already; try again shortly`);
+    if (this.slots.size >= this.limits.total) {
+      const oldest = this.slots.values().next().value;
+      if (oldest) {
+        oldest.leave();
+        oldest.cut();
+        this.evicted += 1;
+      }
     }
     this.perAddress.set(address, mine + 1);
-    this.total += 1;
     let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.total -= 1;
-      const count = (this.perAddress.get(address) ?? 1) - 1;
-      if (count <= 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, count);
+    const slot = {
+      address,
+      cut,
+      leave: (): void => {
+        if (left) return;
+        left = true;
+        this.slots.delete(slot);
+        const count = (this.perAddress.get(address) ?? 1) - 1;
+        if (count <= 0) this.perAddress.delete(address);
+        else this.perAddress.set(address, count);
+      },
     };
+    this.slots.add(slot);
+    return slot.leave;
   }
 
   get bodyDeadlineMs(): number {
@@ -206,7 +226,7 @@ function guardUnauthenticatedBody(request: FastifyRequest, reply: FastifyReply, 
   const length = request.headers["content-length"];
   const chunked = request.headers["transfer-encoding"] !== undefined;
   if (!chunked && (length === undefined || length === "0")) return;
-  const leave = gate.enter(request.ip);
+  const leave = gate.enter(request.ip, () => request.raw.destroy());
   const timer = setTimeout(() => {
     leave();
     logger.warn({ ip: request.ip, url: shownPath(request) }, "request body without a token not received in time; connection closed");
