@@ -65,6 +65,11 @@ export class Registry {
   resolve(ref: string): NodeRecord {
     const exact = this.nodes.get(ref);
     if (exact) return exact;
+    // An id spelled another way ("VM", "Home Server") still means that node, before any node's
+    // display name: names come from the nodes themselves, so a node calling itself "VM" must not
+    // capture what the operator (or the agent, passing names as people say them) meant for vm.
+    const asId = this.nodes.get(normaliseName(ref));
+    if (asId) return asId;
     const all = [...this.nodes.values()];
     const byName = all.filter((node) => node.name === ref);
     if (byName.length === 1) return byName[0] as NodeRecord;

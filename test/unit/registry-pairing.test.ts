@@ -443,6 +443,15 @@ describe("registry", () => {
     assert.equal(registry.resolve("gamma").id, "beta");
   });
 
+  test("an id spelled another way wins over another node's name: a node calling itself \"VM\" does not capture vm", () => {
+    const registry = registryWith(nodeRecord("vm", "vm"), nodeRecord("evil", "VM"), nodeRecord("home-server", "nas"), nodeRecord("x", "Home Server"));
+    assert.equal(registry.resolve("VM").id, "vm");
+    assert.equal(registry.resolve(" vm ").id, "vm");
+    assert.equal(registry.resolve("Home Server").id, "home-server");
+    assert.equal(registry.resolve("HOME_SERVER").id, "home-server");
+    assert.equal(registry.resolve("evil").id, "evil");
+  });
+
   test("ambiguous names give ambiguous_node with candidates", () => {
     const registry = registryWith(nodeRecord("n3", "Twin"), nodeRecord("n4", "twin"), nodeRecord("n5", "web"), nodeRecord("n6", "web"));
     assert.equal(registry.resolve("Twin").id, "n3", "an exact name is not ambiguous");
