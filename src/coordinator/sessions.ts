@@ -6,6 +6,7 @@
  * asks for a new link.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { FleetError } from "../protocol/errors.js";
 import type { TokenScope } from "../storage/tokens.js";
 
 export const LINK_TTL_MS = 2 * 60 * 1000;
@@ -13,6 +14,10 @@ export const SESSION_TTL_MS = 12 * 3600 * 1000;
 export const SESSION_COOKIE = "ocf_session";
 const MAX_LINKS = 1000;
 const MAX_SESSIONS = 1000;
+/** Unused links one caller (token) may hold: more is 429, so no caller can use up everyone's. */
+export const LINKS_PER_ACTOR = 10;
+/** Sessions one caller may hold: a new one ends that caller's oldest, never someone else's. */
+export const SESSIONS_PER_ACTOR = 20;
 
 export interface Session {
   id: string;
@@ -30,28 +35,38 @@ export class Sessions {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** A one-time login secret for `actor` with `scope`. Only its hash is kept. */
+  /** A one-time login secret for `actor` with `scope`. Only its hash is kept. Throws rate_limited past the limits. */
   createLink(actor: string, scope: TokenScope): { token: string; expires: number } {
     this.prune();
-    if (this.links.size >= MAX_LINKS) throw new Error("too many unused login links; wait two minutes");
+    const mine = [...this.links.values()].filter((link) => link.actor === actor).length;
+    if (mine >= LINKS_PER_ACTOR) throw new FleetError("rate_limited", `${actor} already holds ${mine} unused login links (at most ${LINKS_PER_ACTOR}); use one, or wait two minutes until they expire`);
+    if (this.links.size >= MAX_LINKS) throw new FleetError("rate_limited", "too many unused login links; wait two minutes");
     const token = randomBytes(32).toString("base64url");
     const expires = this.now() + LINK_TTL_MS;
     this.links.set(digest(token), { actor, scope, expires });
     return { token, expires };
   }
 
-  /** Use a link: a new session, or undefined when it is unknown, used or expired. */
+  /**
+   * Use a link: a new session, or undefined when it is unknown, used or expired. A caller's
+   * sessions beyond SESSIONS_PER_ACTOR end its own oldest; when all places are taken, the oldest
+   * session of the caller holding the most gives way, so one caller cannot log everyone else out.
+   */
   consume(token: string): Session | undefined {
     const key = digest(token);
     const link = this.links.get(key);
     this.links.delete(key);
     if (!link || link.expires < this.now()) return undefined;
     this.prune();
-    if (this.sessions.size >= MAX_SESSIONS) {
-      const oldest = [...this.sessions.values()].sort((a, b) => a.expires - b.expires)[0];
-      if (oldest) this.sessions.delete(oldest.id);
-    }
-    const session: Session = { id: randomBytes(32).toString("base64url"), actor: `dashboard:${link.actor}`, scope: link.scope, csrf: randomBytes(24).toString("base64url"), expires: this.now() + SESSION_TTL_MS };
+    const actor = `dashboard:${link.actor}`;
+    const byActor = new Map<string, Session[]>();
+    for (const session of this.sessions.values()) byActor.set(session.actor, [...(byActor.get(session.actor) ?? []), session]);
+    const mine = byActor.get(actor) ?? [];
+    let evict: Session | undefined;
+    if (mine.length >= SESSIONS_PER_ACTOR) evict = mine[0];
+    else if (this.sessions.size >= MAX_SESSIONS) evict = [...byActor.values()].sort((a, b) => b.length - a.length)[0]?.[0];
+    if (evict) this.sessions.delete(evict.id);
+    const session: Session = { id: randomBytes(32).toString("base64url"), actor, scope: link.scope, csrf: randomBytes(24).toString("base64url"), expires: this.now() + SESSION_TTL_MS };
     this.sessions.set(session.id, session);
     return session;
   }
