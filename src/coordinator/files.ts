@@ -11,6 +11,8 @@ import { FleetError } from "../protocol/errors.js";
 import { ensurePrivateDir, writeFileAtomic } from "../util/files.js";
 
 const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg" };
+/** The first bytes every file of a stored type starts with. */
+const SIGNATURES: Record<string, Buffer> = { "image/png": Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), "image/jpeg": Buffer.from([0xff, 0xd8, 0xff]) };
 const ID_PATTERN = /^[0-9a-f]{24}$/;
 
 export interface StoredFile {
@@ -30,8 +32,12 @@ export class FileStore {
   }
 
   save(data: Buffer, mime: string): StoredFile {
-    const extension = EXTENSIONS[mime];
-    if (!extension) throw new FleetError("internal", `cannot store a file of type ${mime}`);
+    // The type comes from a node: only the types listed (never an inherited key such as
+    // "constructor"), and the bytes must be of that type.
+    const extension = Object.hasOwn(EXTENSIONS, mime) ? EXTENSIONS[mime] : undefined;
+    const signature = Object.hasOwn(SIGNATURES, mime) ? SIGNATURES[mime] : undefined;
+    if (!extension || !signature) throw new FleetError("exec_failed", `the node sent a file of type ${JSON.stringify(mime.slice(0, 64))}; only PNG and JPEG pictures are stored`);
+    if (!data.subarray(0, signature.length).equals(signature)) throw new FleetError("exec_failed", `the node sent a file said to be ${mime} that is not one (its first bytes do not match); nothing was stored`);
     this.prune();
     const id = randomBytes(12).toString("hex");
     const path = join(this.dir, `${id}.${extension}`);
