@@ -228,10 +228,23 @@ export class FleetClient {
     throw new ClientError("unreachable", `the task stream ended before task ${id} did${last ? ` (last state: ${last.state})` : ""}`, undefined);
   }
 
-  /** Read a file from a node (within its worker.file_roots); the SHA-256 is the worker's. */
+  /**
+   * Read a file from a node (within its worker.file_roots); the SHA-256 is the worker's. `path` is
+   * where the node says it read it (the real path, links resolved): the node's word, to show, never
+   * to name anything by (`ocf cp` names the copy after the path asked for).
+   */
   async getFile(ref: string, path: string): Promise<{ data: Buffer; sha256: string; path: string }> {
     const response = await this.raw("GET", `/api/v1/nodes/${encodeURIComponent(ref)}/file?path=${encodeURIComponent(path)}`);
-    return { data: response.data, sha256: response.headers.get("x-ocf-sha256") ?? "", path: decodeURIComponent(response.headers.get("x-ocf-path") ?? encodeURIComponent(path)) };
+    const header = response.headers.get("x-ocf-path");
+    let answered = path;
+    if (header !== null) {
+      try {
+        answered = decodeURIComponent(header);
+      } catch {
+        answered = header;
+      }
+    }
+    return { data: response.data, sha256: response.headers.get("x-ocf-sha256") ?? "", path: answered };
   }
 
   /** Write a file on a node (atomically, checked against its SHA-256 there). */
@@ -245,8 +258,12 @@ export class FleetClient {
     return this.call("GET", `/api/v1/nodes/${encodeURIComponent(ref)}/info`, undefined, 30_000);
   }
 
-  /** Fetch a stored file (e.g. a screenshot's `file.url`) as bytes. */
+  /**
+   * Fetch a stored file (e.g. a screenshot's `file.url`) as bytes. The path comes from an answer, so
+   * it must be a path on this coordinator: the token is sent nowhere else.
+   */
   async download(path: string): Promise<{ mime: string; data: Buffer }> {
+    if (!/^\/(?![/\\])[^\s\\]*$/.test(path)) throw new ClientError("internal", `the coordinator answered with a file URL that is not a file on this coordinator (${JSON.stringify(path.slice(0, 200))}); not fetched`, undefined);
     const response = await this.raw("GET", path);
     return { mime: response.headers.get("content-type") ?? "application/octet-stream", data: response.data };
   }

@@ -221,9 +221,9 @@ export interface CliResult {
 }
 
 /** Run the real `ocf` CLI (source through tsx) and collect its output. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawnCli(args, options.env);
+    const child = spawnCli(args, options.env, options.cwd);
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -239,9 +239,11 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
   });
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src", "cli", "main.ts"), ...args], {
-    cwd: REPO_ROOT,
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd: string = REPO_ROOT): ChildProcess {
+  // `--import tsx` is resolved from the working folder: elsewhere than the repository, name the loader itself.
+  const loader = cwd === REPO_ROOT ? "tsx" : import.meta.resolve("tsx");
+  return spawn(process.execPath, ["--import", loader, join(REPO_ROOT, "src", "cli", "main.ts"), ...args], {
+    cwd,
     env: { ...process.env, OCF_LOG_CONSOLE: "none", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

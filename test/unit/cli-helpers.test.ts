@@ -7,6 +7,8 @@ import { collect, parseDuration, parseLabels } from "../../src/cli/context.js";
 import { CliError, EXIT } from "../../src/cli/errors.js";
 import { ago, labelsText, percent, printable, table } from "../../src/cli/format.js";
 import { nodeDetails, pendingTable } from "../../src/cli/commands/nodes.js";
+import { localTarget, remoteFileName } from "../../src/cli/commands/cp.js";
+import { defaultCaptureName } from "../../src/cli/commands/capture.js";
 import type { JoinRequestView, NodeView } from "../../src/protocol/api.js";
 import { controlCharacterAt } from "../../src/protocol/text.js";
 import { loadConfig, type LoadedConfig } from "../../src/config/load.js";
@@ -118,6 +120,30 @@ describe("format", () => {
     const details = nodeDetails(node);
     assert.equal(controlCharacterAt(details.replaceAll("\n", "")), -1);
     assert.match(details, /^name: +evil\\x1b\]0;title\\x07$/m);
+  });
+
+  test("ocf cp names a copy after the path asked for; a request naming no file needs a local name", () => {
+    assert.equal(remoteFileName("/tmp/report.txt"), "report.txt");
+    assert.equal(remoteFileName("sub/report.txt/"), "report.txt");
+    assert.equal(remoteFileName("C:\\Users\\me\\notes.txt"), "notes.txt");
+    for (const none of ["/", ".", "..", "/tmp/..", "sub/.", "//"]) assert.equal(remoteFileName(none), undefined, none);
+    const dir = freshDir();
+    const isFolder = (path: string): boolean => existsSync(path) && statSync(path).isDirectory();
+    assert.equal(localTarget(dir, "/tmp/report.txt", isFolder), join(dir, "report.txt"));
+    assert.equal(localTarget(`${dir}/`, "/etc/x/.bashrc", isFolder), join(dir, ".bashrc"), "the operator's own request is honoured");
+    assert.equal(localTarget(join(dir, "mine.txt"), "/tmp/..", isFolder), join(dir, "mine.txt"));
+    assert.match(cliError(() => localTarget(dir, "/tmp/..", isFolder)).message, /names no file to save it as here/);
+    const missing = cliError(() => localTarget(join(dir, "nope") + "/", "/tmp/a.txt", isFolder));
+    assert.equal(missing.exitCode, EXIT.usage);
+    assert.match(missing.message, /is not a folder here/);
+  });
+
+  test("a picture's default file name comes from the node as typed, reduced to a plain name", () => {
+    const at = new Date("2025-01-02T03:04:05.678Z");
+    assert.equal(defaultCaptureName("desk", "png", at), "desk-20250102T030405.png");
+    assert.equal(defaultCaptureName("My Laptop", "jpg", at), "My_Laptop-20250102T030405.jpg");
+    assert.equal(defaultCaptureName("../../.bashrc", "png", at), "bashrc-20250102T030405.png");
+    assert.equal(defaultCaptureName("...", "png", at), "node-20250102T030405.png");
   });
 
   test("table with no rows, short rows and a wide header", () => {

@@ -9,22 +9,33 @@ import type { CaptureResult } from "../../protocol/api.js";
 import type { FleetClient } from "../../client/client.js";
 import { clientFor, fromClientError, globals, parseDuration, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
+import { printable } from "../format.js";
 
-async function save(command: Command, client: FleetClient, shot: CaptureResult, output: string | undefined, extension: string): Promise<void> {
+/**
+ * The default file name for a picture of `node` as the operator typed it: letters, digits, `.`, `_`
+ * and `-` only, no leading dot, so it stays a plain file in the current folder. Never the node id
+ * from the answer: a node (or a coordinator) does not choose names on this machine.
+ */
+export function defaultCaptureName(node: string, extension: string, now = new Date()): string {
+  const safe = node.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "") || "node";
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  return `${safe}-${stamp}.${extension}`;
+}
+
+async function save(command: Command, client: FleetClient, node: string, shot: CaptureResult, output: string | undefined, extension: string): Promise<void> {
   const file = await client.download(shot.file.url).catch(fromClientError);
   if (output === "-") {
     process.stdout.write(file.data);
     return;
   }
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
-  const path = resolve(output ?? `${shot.node_id}-${stamp}.${extension}`);
+  const path = resolve(output ?? defaultCaptureName(node, extension));
   try {
     writeFileSync(path, file.data);
   } catch (error) {
     throw new CliError(`cannot write ${path}: ${(error as Error).message}`, EXIT.failure);
   }
   if (globals(command).json) printJson({ ...shot, saved_to: path });
-  else console.log(`saved ${path} (${shot.width ?? "?"}x${shot.height ?? "?"}, ${shot.file.bytes} bytes, sha256 ${shot.file.sha256.slice(0, 16)}…) from ${shot.node_id}`);
+  else console.log(printable(`saved ${path} (${shot.width ?? "?"}x${shot.height ?? "?"}, ${shot.file.bytes} bytes, sha256 ${shot.file.sha256.slice(0, 16)}…) from ${shot.node_id}`));
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -46,7 +57,7 @@ export function register(program: Command): void {
       const shot = await client
         .screenshot(node, { ...(options.display ? { display: options.display } : {}), ...(options.maxWidth ? { maxWidth: positiveInt(options.maxWidth, "--max-width") } : {}), ...(timeoutMs ? { timeoutMs } : {}) })
         .catch(fromClientError);
-      await save(command, client, shot, options.output, "png");
+      await save(command, client, node, shot, options.output, "png");
     });
 
   program
@@ -67,6 +78,6 @@ export function register(program: Command): void {
       const shot = await client
         .camera(node, { ...(options.device ? { device: options.device } : {}), ...(options.resolution ? { resolution: options.resolution } : {}), ...(format ? { format } : {}), ...(timeoutMs ? { timeoutMs } : {}) })
         .catch(fromClientError);
-      await save(command, client, shot, options.output, shot.file.mime === "image/png" ? "png" : "jpg");
+      await save(command, client, node, shot, options.output, shot.file.mime === "image/png" ? "png" : "jpg");
     });
 }
