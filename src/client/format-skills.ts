@@ -36,7 +36,7 @@ export function formatSkills(nodes: NodeSkills[], forModel = false): string {
       if (!forModel) lines.push(printable(`${node.node_id}: no skills (skills_dir ${node.skills_dir ?? "?"})`));
       continue;
     }
-    lines.push(`${node.node_id}:`);
+    lines.push(printable(`${node.node_id}:`));
     for (const skill of node.skills) lines.push(`  ${skillLine(skill)}`);
     for (const problem of node.problems) lines.push(printable(`  ! ${problem.folder}: not loaded: ${problem.error}`));
   }

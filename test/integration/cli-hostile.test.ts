@@ -334,4 +334,54 @@ describe("ocf against hostile answers", () => {
     fake.captureUrl = "/api/v1/files/f1";
     assert.deepEqual(readdirSync(cwd), []);
   });
+
+  test("every human-readable output escapes what the fleet sent; --json keeps it exact", async () => {
+    const dir = join(work.path, "outputs");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "local.txt"), "x");
+    const cases: Array<[string[], boolean?]> = [
+      [["health"]],
+      [["nodes", "list"]],
+      [["nodes", "show", "evil"]],
+      [["nodes", "pending"]],
+      [["nodes", "approve", "r1"]],
+      [["nodes", "reject", "r1"]],
+      [["nodes", "reject", "--all"]],
+      [["nodes", "remove", "evil"]],
+      [["nodes", "rotate", "evil"]],
+      [["auto-approve"]],
+      [["exec", "evil", "id"]],
+      [["exec", "-f", "evil", "id"]],
+      [["broadcast", "id"]],
+      [["audit"]],
+      [["token", "list"]],
+      [["token", "create", "--name", "n", "--scope", "read"]],
+      [["token", "revoke", "n"]],
+      [["skills", "list"]],
+      [["skills", "list", "evil"]],
+      [["skills", "run", "evil", "s"]],
+      [["info", "evil"]],
+      [["tasks", "list"]],
+      [["tasks", "show", "t1"]],
+      [["tasks", "show", "skill1"]],
+      [["tasks", "submit", "make"]],
+      [["tasks", "submit", "make", "--follow"]],
+      [["tasks", "logs", "-f", "t1"]],
+      [["tasks", "cancel", "t1"]],
+      [["dashboard", "--no-open"]],
+      // Errors: the message of an unknown route quotes the fleet's text.
+      [["tasks", "logs", "t1"]],
+    ];
+    for (const [args, shown] of cases) {
+      const result = await runCli(args, { env, cwd: dir });
+      assert.notEqual(result.code, null, args.join(" "));
+      escaped(result, `ocf ${args.join(" ")}`, shown ?? true);
+    }
+    // The same answers as JSON: exact, control characters and all.
+    const json = await runCli(["--json", "tasks", "show", "t1"], { env });
+    const parsed = JSON.parse(json.stdout) as TaskView;
+    assert.equal(parsed.reason, `reason${EVIL}`);
+    assert.equal(parsed.attempts?.[0]?.error, `error${EVIL}`);
+    assert.equal(parsed.command, `make test${EVIL}`);
+  });
 });

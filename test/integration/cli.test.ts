@@ -93,6 +93,34 @@ describe("ocf CLI against a running fleet", () => {
     assert.equal(reject.code, 0, reject.stderr);
   });
 
+  test("tasks show and list escape a task's command and reason (stored through the real API); --json keeps them exact", async () => {
+    // Both fields take any text: a command may hold ESC and CR, and the reason quotes the requirement.
+    const command = "echo hi\x1b[2J\r\x1b]0;owned\x07";
+    const os = "plan9\r\x1b[1A\x1b[2K";
+    const submitted = await fleet.client.submitTask({ command, requires: { os } });
+    const waiting = await waitFor("the task's waiting reason", async () => {
+      const task = await fleet.client.task(submitted.id);
+      return task.reason?.includes("plan9") ? task : undefined;
+    });
+    assert.ok(waiting.reason?.includes("\x1b[1A"), "the stored reason holds the escape sequence");
+    try {
+      const show = await runCli(["tasks", "show", submitted.id], { env });
+      assert.equal(show.code, 0, show.stderr);
+      assert.ok(!["\r", "\x1b", "\x07"].some((c) => show.stdout.includes(c)), JSON.stringify(show.stdout));
+      assert.match(show.stdout, /^ {2}command: echo hi\\x1b\[2J\\r\\x1b\]0;owned\\x07$/m);
+      assert.match(show.stdout, /\(waiting: no online node matches \(os plan9\\r\\x1b\[1A\\x1b\[2K\)/);
+      const list = await runCli(["tasks", "list"], { env });
+      assert.equal(list.code, 0, list.stderr);
+      assert.ok(!["\r", "\x1b", "\x07"].some((c) => list.stdout.includes(c)), JSON.stringify(list.stdout));
+      assert.match(list.stdout, /echo hi\\x1b\[2J/);
+      const json = JSON.parse((await runCli(["--json", "tasks", "show", submitted.id], { env })).stdout) as { command: string; reason: string };
+      assert.equal(json.command, command);
+      assert.ok(json.reason.includes(os));
+    } finally {
+      await fleet.client.cancelTask(submitted.id);
+    }
+  });
+
   test("auto-approve approves pending requests (once, and with --watch)", async () => {
     await fleet.startWorker("batch-1");
     await waitFor("pending batch-1", async () => (await fleet.client.pending()).some((p) => p.node_id === "batch-1"));

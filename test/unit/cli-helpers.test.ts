@@ -7,9 +7,11 @@ import { collect, parseDuration, parseLabels } from "../../src/cli/context.js";
 import { CliError, EXIT } from "../../src/cli/errors.js";
 import { ago, labelsText, percent, printable, table } from "../../src/cli/format.js";
 import { nodeDetails, pendingTable } from "../../src/cli/commands/nodes.js";
+import { taskDetails } from "../../src/cli/commands/tasks.js";
+import { broadcastText } from "../../src/cli/commands/broadcast.js";
 import { localTarget, remoteFileName } from "../../src/cli/commands/cp.js";
 import { defaultCaptureName } from "../../src/cli/commands/capture.js";
-import type { JoinRequestView, NodeView } from "../../src/protocol/api.js";
+import type { BroadcastOutcome, JoinRequestView, NodeView, TaskView } from "../../src/protocol/api.js";
 import { controlCharacterAt } from "../../src/protocol/text.js";
 import { loadConfig, type LoadedConfig } from "../../src/config/load.js";
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from "../../src/util/files.js";
@@ -120,6 +122,64 @@ describe("format", () => {
     const details = nodeDetails(node);
     assert.equal(controlCharacterAt(details.replaceAll("\n", "")), -1);
     assert.match(details, /^name: +evil\\x1b\]0;title\\x07$/m);
+  });
+
+  test("ocf tasks show: a task's reason, attempt errors, command, node and submitter are escaped (a node writes the errors)", () => {
+    const evil = "\x1b[2J\r\x1b[1A";
+    const task = {
+      id: "t1",
+      state: "failed",
+      kind: "command",
+      command: `make${evil}`,
+      skill: null,
+      params: null,
+      target: { node: `n${evil}` },
+      requirements: {},
+      priority: 0,
+      timeout_ms: 2000,
+      max_retries: 1,
+      attempt: 1,
+      failures: 1,
+      node_id: `n${evil}`,
+      exit_code: 3,
+      reason: `why${evil}`,
+      cancel_requested: false,
+      submitted_by: `token:${evil}`,
+      created_at: null,
+      updated_at: null,
+      started_at: null,
+      finished_at: null,
+      duration_ms: 12,
+      attempts: [{ attempt: 1, node_id: `n${evil}`, state: "failed", assigned_at: null, started_at: null, finished_at: null, exit_code: 3, signal: null, stdout: null, stderr: null, truncated: false, output_file: false, error: `lost${evil}` }],
+    } as TaskView;
+    const text = taskDetails(task);
+    assert.equal(controlCharacterAt(text.replaceAll("\n", "")), -1, text);
+    assert.equal(
+      text,
+      [
+        "t1: failed (why\\x1b[2J\\r\\x1b[1A)",
+        "  command: make\\x1b[2J\\r\\x1b[1A",
+        "  target: n\\x1b[2J\\r\\x1b[1A; priority 0; timeout 2s; retries 1/1",
+        "  submitted by token:\\x1b[2J\\r\\x1b[1A never; ran 12 ms",
+        "  attempt 1 on n\\x1b[2J\\r\\x1b[1A: failed (exit 3) — lost\\x1b[2J\\r\\x1b[1A",
+      ].join("\n"),
+    );
+    const labelled = taskDetails({ ...task, target: { labels: { gpu: `yes${evil}` } }, attempts: [] });
+    assert.match(labelled, /^ {2}target: gpu=yes\\x1b\[2J/m);
+  });
+
+  test("ocf broadcast: the header naming a node and ocf's notes are escaped, the node's output is not touched", () => {
+    const outcome = {
+      id: "b",
+      command: "id",
+      labels: {},
+      results: [{ node: "evil\r\x1b[2K", node_id: "e1\x1b]0;t\x07", status: "error", exit_code: 1, signal: null, stdout: "out\x1b[1mbold", stderr: "", duration_ms: 3, truncated: false, error: { code: "internal", message: "bad\x1b[2J" } }],
+      summary: { total: 1, ok: 0, error: 1, timeout: 0, offline: 0, duration_ms: 3 },
+    } as BroadcastOutcome;
+    const lines = broadcastText(outcome).split("\n");
+    assert.equal(lines[0], "=== evil\\r\\x1b[2K (e1\\x1b]0;t\\x07): error, exit 1, 3 ms");
+    assert.equal(lines[1], "out\x1b[1mbold", "remote output is printed as is, by design");
+    assert.equal(lines[2], "[ocf] bad\\x1b[2J");
   });
 
   test("ocf cp names a copy after the path asked for; a request naming no file needs a local name", () => {

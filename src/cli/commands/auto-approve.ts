@@ -28,9 +28,9 @@ export function register(program: Command): void {
             await client.approve(request.request_id);
             approved += 1;
             if (json) console.log(JSON.stringify({ approved: request.node_id, request_id: request.request_id, hostname: request.hostname, at: new Date().toISOString() }));
-            else console.log(`${new Date().toISOString()} approved ${request.node_id} (request ${request.request_id}, host ${printable(request.hostname)}, key ${request.fingerprint})`);
+            else console.log(`${new Date().toISOString()} ${printable(`approved ${request.node_id} (request ${request.request_id}, host ${request.hostname}, key ${request.fingerprint})`)}`);
           } catch (error) {
-            if (error instanceof ClientError && error.code === "conflict") console.error(`skipped ${request.request_id}: ${printable(error.message)}`);
+            if (error instanceof ClientError && error.code === "conflict") console.error(printable(`skipped ${request.request_id}: ${error.message}`));
             else throw error;
           }
         }
@@ -50,7 +50,7 @@ export function register(program: Command): void {
         } catch (error) {
           if (error instanceof ClientError && error.code === "unauthorized") fromClientError(error);
           const message = (error as Error).message;
-          if (message !== lastError) console.error(`${new Date().toISOString()} ${message} (will retry)`);
+          if (message !== lastError) console.error(`${new Date().toISOString()} ${printable(message)} (will retry)`);
           lastError = message;
         }
         const until = Date.now() + intervalMs;

@@ -2,12 +2,17 @@ import type { Command } from "commander";
 import type { BroadcastOutcome } from "../../protocol/api.js";
 import { clientFor, collect, fromClientError, globals, parseDuration, parseLabels, printJson } from "../context.js";
 import { EXIT } from "../errors.js";
+import { printable } from "../format.js";
 
+/**
+ * One block per node: a header naming it (escaped: the node chose its name), its output as it sent
+ * it (remote output is printed as is, like ocf exec), and ocf's own notes (escaped).
+ */
 export function broadcastText(outcome: BroadcastOutcome): string {
   const blocks = outcome.results.map((result) => {
     const code = result.exit_code === null ? "" : `, exit ${result.exit_code}`;
-    const head = `=== ${result.node}${result.node !== result.node_id ? ` (${result.node_id})` : ""}: ${result.status}${code}, ${Math.round(result.duration_ms)} ms`;
-    const body = [result.stdout.trimEnd(), result.stderr.trimEnd() ? `[stderr] ${result.stderr.trimEnd()}` : "", result.error && result.status !== "ok" ? `[ocf] ${result.error.message}` : "", result.truncated ? "[ocf] output truncated" : ""]
+    const head = printable(`=== ${result.node}${result.node !== result.node_id ? ` (${result.node_id})` : ""}: ${result.status}${code}, ${Math.round(result.duration_ms)} ms`);
+    const body = [result.stdout.trimEnd(), result.stderr.trimEnd() ? `[stderr] ${result.stderr.trimEnd()}` : "", result.error && result.status !== "ok" ? `[ocf] ${printable(result.error.message)}` : "", result.truncated ? "[ocf] output truncated" : ""]
       .filter(Boolean)
       .join("\n");
     return body ? `${head}\n${body}` : head;

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { which } from "../../worker/capabilities.js";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
+import { printable } from "../format.js";
 
 /** Open `url` in the desktop's browser; false when this machine has none to open. */
 function openBrowser(url: string): boolean {
@@ -31,7 +32,7 @@ export function register(program: Command): void {
         return;
       }
       const opened = options.open && openBrowser(url);
-      console.log(`Dashboard login link (works once, until ${new Date(link.expires_at).toLocaleTimeString()}; scope ${link.scope}):\n  ${url}`);
+      console.log(`${printable(`Dashboard login link (works once, until ${new Date(link.expires_at).toLocaleTimeString()}; scope ${link.scope}):`)}\n  ${printable(url)}`);
       if (opened) console.log("(opened in your browser)");
     });
 }

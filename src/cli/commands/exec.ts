@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { clientFor, fromClientError, globals, parseDuration, printJson } from "../context.js";
 import { EXIT } from "../errors.js";
+import { printable } from "../format.js";
 import { follow, taskExitCode } from "./tasks.js";
 
 export function register(program: Command): void {
@@ -25,8 +26,9 @@ export function register(program: Command): void {
         process.stdout.write(result.stdout);
         process.stderr.write(result.stderr);
         if (result.truncated) process.stderr.write(`\n[ocf] output was truncated (each stream is capped; see worker.max_output_bytes)\n`);
-        if (result.status === "timeout") process.stderr.write(`[ocf] ${result.error?.message ?? "command timed out"}\n`);
-        else if (result.error) process.stderr.write(`[ocf] ${result.error.message}\n`);
+        // The command's own output is printed as it came; ocf's notes about it are escaped.
+        if (result.status === "timeout") process.stderr.write(`[ocf] ${printable(result.error?.message ?? "command timed out")}\n`);
+        else if (result.error) process.stderr.write(`[ocf] ${printable(result.error.message)}\n`);
       }
       process.exitCode = result.status === "timeout" ? EXIT.timeout : (result.exit_code ?? (result.signal ? 128 : EXIT.failure));
     });

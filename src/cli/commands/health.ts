@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
-import { natsSummary } from "../format.js";
+import { natsSummary, printable } from "../format.js";
 
 export function register(program: Command): void {
   program
@@ -12,8 +12,8 @@ export function register(program: Command): void {
       if (globals(command).json) printJson(report);
       else {
         const n = report.nodes;
-        console.log(`status:   ${report.status}`);
-        console.log(`version:  ${report.version}   uptime: ${report.uptime_s}s`);
+        console.log(`status:   ${printable(report.status)}`);
+        console.log(printable(`version:  ${report.version}   uptime: ${report.uptime_s}s`));
         console.log(`nats:     ${natsSummary(report)}`);
         console.log(`database: ${report.db.ok ? "ok" : "NOT OK"}`);
         console.log(`nodes:    ${n.total} approved (${n.online} online, ${n.offline} offline), ${n.pending} pending`);

@@ -110,7 +110,7 @@ export function register(program: Command): void {
     .action(async (ref: string, _options, command: Command) => {
       const result = await clientFor(command).approve(ref).catch(fromClientError);
       if (globals(command).json) printJson(result);
-      else console.log(`approved ${result.request.node_id} (request ${result.request.request_id})`);
+      else console.log(printable(`approved ${result.request.node_id} (request ${result.request.request_id})`));
     });
 
   nodes
@@ -136,7 +136,7 @@ export function register(program: Command): void {
       if (ref !== undefined) {
         const result = await client.reject(ref, options.reason).catch(fromClientError);
         if (globals(command).json) printJson(result);
-        else console.log(`rejected ${result.request.node_id} (request ${result.request.request_id})`);
+        else console.log(printable(`rejected ${result.request.node_id} (request ${result.request.request_id})`));
         return;
       }
       const result = await client
@@ -168,7 +168,7 @@ export function register(program: Command): void {
     .action(async (ref: string, _options, command: Command) => {
       const removed = await clientFor(command).removeNode(ref).catch(fromClientError);
       if (globals(command).json) printJson({ removed });
-      else console.log(`removed ${removed.id}`);
+      else console.log(printable(`removed ${removed.id}`));
     });
 
   nodes
@@ -177,7 +177,7 @@ export function register(program: Command): void {
     .action(async (ref: string, _options, command: Command) => {
       const result = await clientFor(command).rotate(ref).catch(fromClientError);
       if (globals(command).json) printJson(result);
-      else if (result.secure) console.log(`revoked the NATS credentials of ${result.node_id} (at ${result.revoked_at}); it reconnects with new ones`);
-      else console.log(`recorded the revocation for ${result.node_id}, but the NATS server is OPEN (not in operator mode), so nothing was cut off; see docs/SECURITY.md`);
+      else if (result.secure) console.log(printable(`revoked the NATS credentials of ${result.node_id} (at ${result.revoked_at}); it reconnects with new ones`));
+      else console.log(printable(`recorded the revocation for ${result.node_id}, but the NATS server is OPEN (not in operator mode), so nothing was cut off; see docs/SECURITY.md`));
     });
 }

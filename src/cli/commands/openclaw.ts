@@ -12,6 +12,7 @@ import { PLUGIN_ID } from "../../bridge/openclaw-plugin.js";
 import { INSTALL_ROOT } from "../../config/load.js";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
+import { printable } from "../format.js";
 
 interface InstallOptions {
   openclaw: string;
@@ -53,8 +54,9 @@ export function register(program: Command): void {
         ...(raw.dryRun ? { dryRun: true } : {}),
       };
       const json = globals(command).json === true;
+      // Lines may name tokens and the coordinator's answers: shown escaped.
       const say = (line: string): void => {
-        if (!json) console.log(line);
+        if (!json) console.log(printable(line, "\n"));
       };
       if (!options.plugin && !options.mcp) throw new CliError("nothing to install: --no-plugin without --mcp", EXIT.usage);
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.mcpName)) throw new CliError(`--mcp-name must be 1-64 of [A-Za-z0-9_-], not "${options.mcpName}"`, EXIT.usage);

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { formatSkills } from "../../client/format-skills.js";
 import { clientFor, fromClientError, globals, parseDuration, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
+import { printable } from "../format.js";
 
 /** `k=v` pairs into an object of strings; the node converts each to the type the skill's schema gives. */
 export function parseParams(pairs: readonly string[]): Record<string, string> {
@@ -55,7 +56,7 @@ export function register(program: Command): void {
         process.stdout.write(result.stdout);
         process.stderr.write(result.stderr);
         if (result.truncated) process.stderr.write(`\n[ocf] output was truncated (see worker.max_output_bytes)\n`);
-        if (result.error) process.stderr.write(`[ocf] ${result.error.message}\n`);
+        if (result.error) process.stderr.write(`[ocf] ${printable(result.error.message)}\n`);
       }
       process.exitCode = result.status === "timeout" ? EXIT.timeout : (result.exit_code ?? (result.signal ? 128 : EXIT.failure));
     });

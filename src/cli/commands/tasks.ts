@@ -8,7 +8,7 @@ import type { FleetClient, TaskSubmission } from "../../client/client.js";
 import type { TaskView } from "../../protocol/api.js";
 import { clientFor, fromClientError, globals, parseDuration, parseLabels, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
-import { ago, table } from "../format.js";
+import { ago, labelsText, printable, table } from "../format.js";
 import { parseParams } from "./skills.js";
 
 const collect = (value: string, all: string[]): string[] => [...all, value];
@@ -34,11 +34,11 @@ export async function follow(client: FleetClient, id: string, quiet = false): Pr
         }
         (event.data.stream === "stdout" ? process.stdout : process.stderr).write(event.data.data);
       } else if (event.event === "state" && !quiet && event.data.state === "queued" && event.data.reason) {
-        process.stderr.write(`[ocf] ${event.data.id} queued: ${event.data.reason}\n`);
+        process.stderr.write(`[ocf] ${printable(`${event.data.id} queued: ${event.data.reason}`)}\n`);
       }
     })
     .catch(fromClientError);
-  if (!quiet && final.state !== "succeeded") process.stderr.write(`[ocf] task ${final.id} ${final.state}${final.node_id ? ` on ${final.node_id}` : ""}${final.reason ? `: ${final.reason}` : ""}\n`);
+  if (!quiet && final.state !== "succeeded") process.stderr.write(`[ocf] ${printable(`task ${final.id} ${final.state}${final.node_id ? ` on ${final.node_id}` : ""}${final.reason ? `: ${final.reason}` : ""}`)}\n`);
   return final;
 }
 
@@ -57,6 +57,23 @@ function tasksTable(tasks: TaskView[]): string {
       (task.reason ?? "").slice(0, 60),
     ]),
   );
+}
+
+/**
+ * One task with every attempt, for `ocf tasks show`. Its reason, attempt errors, node ids, command
+ * and who submitted it come from the fleet (a node writes the errors): every line is escaped.
+ */
+export function taskDetails(task: TaskView): string {
+  const what = task.command !== null ? `command: ${task.command}` : `skill: ${task.skill ?? "?"} ${JSON.stringify(task.params ?? {})}`;
+  const target = task.target.node ?? (task.target.labels ? labelsText(task.target.labels) : "any node");
+  const lines = [
+    `${task.id}: ${task.state}${task.reason ? ` (${task.reason})` : ""}`,
+    `  ${what}`,
+    `  target: ${target}; priority ${task.priority}; timeout ${task.timeout_ms / 1000}s; retries ${task.failures}/${task.max_retries}`,
+    `  submitted by ${task.submitted_by} ${ago(task.created_at)}${task.duration_ms !== null ? `; ran ${task.duration_ms} ms` : ""}`,
+    ...(task.attempts ?? []).map((attempt) => `  attempt ${attempt.attempt} on ${attempt.node_id}: ${attempt.state}${attempt.exit_code !== null ? ` (exit ${attempt.exit_code})` : ""}${attempt.error ? ` — ${attempt.error}` : ""}`),
+  ];
+  return lines.map((line) => printable(line)).join("\n");
 }
 
 export function register(program: Command): void {
@@ -96,7 +113,7 @@ export function register(program: Command): void {
       const task = await client.submitTask(spec).catch(fromClientError);
       if (!options.follow) {
         if (globals(cmd).json) printJson(task);
-        else console.log(`${task.id} queued${task.target.node ? ` for ${task.target.node}` : ""} (ocf tasks logs -f ${task.id})`);
+        else console.log(printable(`${task.id} queued${task.target.node ? ` for ${task.target.node}` : ""} (ocf tasks logs -f ${task.id})`));
         return;
       }
       const final = await follow(client, task.id, globals(cmd).json === true);
@@ -137,13 +154,7 @@ export function register(program: Command): void {
         printJson(task);
         return;
       }
-      console.log(`${task.id}: ${task.state}${task.reason ? ` (${task.reason})` : ""}`);
-      console.log(`  ${task.command ? `command: ${task.command}` : `skill: ${task.skill ?? "?"} ${JSON.stringify(task.params ?? {})}`}`);
-      console.log(`  target: ${task.target.node ?? (task.target.labels ? Object.entries(task.target.labels).map(([k, v]) => `${k}=${v}`).join(",") : "any node")}; priority ${task.priority}; timeout ${task.timeout_ms / 1000}s; retries ${task.failures}/${task.max_retries}`);
-      console.log(`  submitted by ${task.submitted_by} ${ago(task.created_at)}${task.duration_ms !== null ? `; ran ${task.duration_ms} ms` : ""}`);
-      for (const attempt of task.attempts ?? []) {
-        console.log(`  attempt ${attempt.attempt} on ${attempt.node_id}: ${attempt.state}${attempt.exit_code !== null ? ` (exit ${attempt.exit_code})` : ""}${attempt.error ? ` — ${attempt.error}` : ""}`);
-      }
+      console.log(taskDetails(task));
     });
 
   tasks
@@ -170,6 +181,6 @@ export function register(program: Command): void {
     .action(async (id: string, _options, cmd: Command) => {
       const task = await clientFor(cmd).cancelTask(id).catch(fromClientError);
       if (globals(cmd).json) printJson(task);
-      else console.log(task.state === "cancelled" ? `${task.id} cancelled` : `${task.id}: cancelling (its node is killing it)`);
+      else console.log(printable(task.state === "cancelled" ? `${task.id} cancelled` : `${task.id}: cancelling (its node is killing it)`));
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { clientFor, fromClientError, globals, printJson } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
-import { ago, table } from "../format.js";
+import { ago, printable, table } from "../format.js";
 
 const SCOPES = ["read", "exec", "admin"] as const;
 
@@ -18,7 +18,7 @@ export function register(program: Command): void {
       if (!scope) throw new CliError(`--scope "${options.scope}" must be one of: ${SCOPES.join(", ")}`, EXIT.usage);
       const created = await clientFor(command).createToken(options.name, scope).catch(fromClientError);
       if (globals(command).json) printJson(created);
-      else console.log(`created token ${created.id} "${created.name}" with scope ${created.scope}; it is shown only now:\n${created.token}`);
+      else console.log(`${printable(`created token ${created.id} "${created.name}" with scope ${created.scope}; it is shown only now:`)}\n${printable(created.token)}`);
     });
 
   token
@@ -38,6 +38,6 @@ export function register(program: Command): void {
     .action(async (ref: string, _options, command: Command) => {
       const revoked = await clientFor(command).revokeToken(ref).catch(fromClientError);
       if (globals(command).json) printJson(revoked);
-      else console.log(`revoked token ${revoked.id} "${revoked.name}"`);
+      else console.log(printable(`revoked token ${revoked.id} "${revoked.name}"`));
     });
 }
