@@ -5,7 +5,9 @@
  * skills, unmet requirements and exec policies are refused with the reason.
  */
 import assert from "node:assert/strict";
-import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runTool } from "../../src/bridge/tools.js";
@@ -128,6 +130,35 @@ parameters:
     await assert.rejects(fleet.client.runSkill("home", "service-status", { service: "ssh; touch /tmp/pwned" }), /parameter service: must match pattern/);
     await assert.rejects(fleet.client.runSkill("home", "disk-usage", { top: "lots" }), /parameter top: must be integer/);
     await assert.rejects(fleet.client.runSkill("home", "disk-usage", { colour: "red" }), /unknown parameter colour/);
+  });
+
+  test("service-status without systemd shows PIDs and process names, never a process's arguments (an exec token must not read command lines)", async () => {
+    // A process with a name of its own (a copy of sh) whose command line holds a secret, as a
+    // `curl -H "Authorization: Bearer ..."` or a worker's arguments would.
+    const name = `ocfsvc${randomBytes(3).toString("hex")}`;
+    const program = join(fleet.dir, name);
+    copyFileSync("/bin/sh", program);
+    chmodSync(program, 0o755);
+    const secret = `ocft_${randomBytes(12).toString("hex")}`;
+    const child = spawn(program, ["-c", "sleep 300; :", name, `--header=Authorization: Bearer ${secret}`], { stdio: "ignore" });
+    try {
+      await waitFor("the process to run under its own name", () => readFileSync(`/proc/${child.pid}/comm`, "utf8").trim() === name);
+      const result = await fleet.client.runSkill("home", "service-status", { service: name });
+      assert.equal(result.status, "ok", result.stderr);
+      assert.equal(result.exit_code, 0, result.stdout);
+      assert.match(result.stdout, /systemd is not running here/, "this test machine has no systemd; the other branch is in unit/skills.test.ts");
+      assert.match(result.stdout, new RegExp(`^${child.pid} ${name}$`, "m"));
+      assert.ok(!result.stdout.includes(secret) && !result.stderr.includes(secret), result.stdout);
+      assert.ok(!result.stdout.includes("Authorization") && !result.stdout.includes("sleep 300"), result.stdout);
+      const cli = await runCli(["skills", "run", "home", "service-status", "-p", `service=${name}`], { env });
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.ok(!cli.stdout.includes(secret), cli.stdout);
+      // A dot in the name is a dot, not any character.
+      const dotted = await fleet.client.runSkill("home", "service-status", { service: `${name.slice(0, -1)}.` });
+      assert.equal(dotted.exit_code, 3, dotted.stdout);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   test("parameters reach the program on stdin and in the environment, defaults filled; the worker's own environment does not", async () => {

@@ -1,6 +1,7 @@
 /** Skills from a folder: manifests, parameter validation, broken folders, requirements, rescans. */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -161,5 +162,85 @@ describe("camera setup", () => {
     assert.equal(isJpeg(jpeg), true);
     assert.deepEqual(jpegSize(jpeg), { width: 320, height: 240 });
     assert.equal(jpegSize(Buffer.from([0xff, 0xd8, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0])), undefined);
+  });
+});
+
+describe("the shipped service-status skill under systemd", () => {
+  // This machine may have no systemd: the script runs with its systemd check pointed at a folder
+  // that exists and fake systemctl / journalctl first on PATH. The fakes answer `show` with the
+  // properties asked for (including ExecStart and Environment if asked) and `status` with the
+  // CGroup tree as systemd prints it, each holding a secret: none of it may reach the output.
+  const REPO_SKILL = join(import.meta.dirname, "..", "..", "skills", "service-status", "run.sh");
+  const SECRET = "ocft_systemdsecret0123456789";
+  const root = mkdtempSync(join(tmpdir(), "ocf-svc-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const bin = join(root, "bin");
+  const runtime = join(root, "run-systemd-system");
+  mkdirSync(bin);
+  mkdirSync(runtime);
+  const script = join(root, "run.sh");
+  writeFileSync(script, readFileSync(REPO_SKILL, "utf8").replaceAll("/run/systemd/system", runtime));
+  chmodSync(script, 0o755);
+  const fake = (name: string, body: string): void => {
+    writeFileSync(join(bin, name), `#!/bin/sh\n${body}`);
+    chmodSync(join(bin, name), 0o755);
+  };
+  fake(
+    "systemctl",
+    `echo "$*" >> "${root}/calls"
+case "$1" in
+  status) echo "CGroup: /system.slice/web.service"; echo "  1234 /usr/bin/web --token ${SECRET}"; exit 0 ;;
+  show) ;;
+  *) exit 1 ;;
+esac
+state=\${FAKE_STATE:-active}
+for arg in "$@"; do
+  case "$arg" in
+    --property=*) props="\${arg#--property=}" ;;
+  esac
+done
+[ -n "\${props:-}" ] || props="Id,ExecStart,Environment,ActiveState"
+IFS=,
+for p in $props; do
+  case "$p" in
+    Id) echo "Id=web.service" ;;
+    LoadState) echo "LoadState=\${FAKE_LOAD:-loaded}" ;;
+    ActiveState) echo "ActiveState=$state" ;;
+    SubState) echo "SubState=running" ;;
+    MainPID) echo "MainPID=\${FAKE_PID:-0}" ;;
+    ExecStart) echo "ExecStart={ path=/usr/bin/web ; argv[]=/usr/bin/web --token ${SECRET} }" ;;
+    Environment) echo "Environment=API_TOKEN=${SECRET}" ;;
+    *) echo "$p=" ;;
+  esac
+done
+`,
+  );
+  fake("journalctl", `echo "$*" >> "${root}/calls"\necho "Jan 01 web[1234]: started with token ${SECRET}"\n`);
+  const run = (params: Record<string, string>, extra: Record<string, string> = {}): { status: number | null; out: string; calls: string } => {
+    rmSync(join(root, "calls"), { force: true });
+    const result = spawnSync(script, [], { encoding: "utf8", env: { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE_PID: String(process.pid), ...params, ...extra } });
+    return { status: result.status, out: `${result.stdout}${result.stderr}`, calls: existsSync(join(root, "calls")) ? readFileSync(join(root, "calls"), "utf8") : "" };
+  };
+
+  test("by default: the unit's state from a fixed list of properties and its main process name; no command line, environment, process tree or journal", () => {
+    const { status, out, calls } = run({ OCF_PARAM_SERVICE: "web" });
+    assert.equal(status, 0, out);
+    assert.match(out, /^ActiveState=active$/m);
+    assert.match(out, /^main process: \d+ \S+/m);
+    assert.ok(!out.includes(SECRET), out);
+    assert.doesNotMatch(calls, /^status/m, "systemctl status (with its CGroup tree of command lines) is never run");
+    assert.doesNotMatch(calls, /ExecStart|Environment/, calls);
+    assert.doesNotMatch(calls, /--unit/, "no journal unless asked");
+  });
+
+  test("journal lines only when asked for; a stopped unit exits 3, an unknown one 4", () => {
+    const asked = run({ OCF_PARAM_SERVICE: "web", OCF_PARAM_LINES: "5" });
+    assert.equal(asked.status, 0);
+    assert.match(asked.calls, /--lines=5 --unit=web/);
+    assert.match(asked.out, /last 5 journal lines of web \(what the service itself logged\):\n.*started with token/);
+    assert.equal(run({ OCF_PARAM_SERVICE: "web" }, { FAKE_STATE: "inactive" }).status, 3);
+    const unknown = run({ OCF_PARAM_SERVICE: "nope" }, { FAKE_LOAD: "not-found", FAKE_STATE: "inactive" });
+    assert.equal(unknown.status, 4);
+    assert.match(unknown.out, /nope: no such unit/);
   });
 });
