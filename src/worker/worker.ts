@@ -187,6 +187,7 @@ export class Worker {
       installRoot: options.installRoot ?? INSTALL_ROOT,
       deployEnvDir: options.deployEnvDir ?? deployEnvDir(),
       resolvePath: this.resolveConfigPath,
+      home: homedir(),
     };
     this.startPlaces = protectedPlaces(options.config, this.ownPlaces);
     this.places = this.startPlaces;

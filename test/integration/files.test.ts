@@ -114,6 +114,7 @@ describe("a worker never lets the fleet rewrite its own policy, state or credent
   let vmConfig = "";
   let vm: ChildProcess | undefined;
   let fullHome = "";
+  let colo: ChildProcess | undefined;
   const env = (): NodeJS.ProcessEnv => ({ OCF_URL: fleet.coordinator?.url, OCF_TOKEN: fleet.token });
   const execRefused = async (node: string, command: string): Promise<string> => {
     const result = await fleet.client.exec(node, command).then(
@@ -151,6 +152,7 @@ describe("a worker never lets the fleet rewrite its own policy, state or credent
   });
   after(async () => {
     if (vm && vm.exitCode === null && vm.signalCode === null) vm.kill("SIGKILL");
+    if (colo && colo.exitCode === null && colo.signalCode === null) colo.kill("SIGKILL");
     await fleet.close();
   });
 
@@ -227,6 +229,33 @@ describe("a worker never lets the fleet rewrite its own policy, state or credent
     assert.match(await refused(fleet.client.getFile("master-vm", "coordinator/trust/operator.nk"), "policy_denied", 403), /coordinator's state folder/);
     assert.match(await refused(fleet.client.getFile("master-vm", "cluster.db"), "policy_denied", 403), /coordinator's database \(storage\.path/);
     await refused(fleet.client.getFile("master-vm", "cluster.db-wal"), "policy_denied", 403);
+  });
+
+  test("a second worker of the same user refuses the first's default state (~/.openclaw-federation, ~/.openclaw-worker) though its own config names neither", async () => {
+    // A real `ocf worker` process with HOME set to a folder holding what a hybrid machine has: a
+    // worker's state under ~/.openclaw-worker and the default ~/.openclaw-federation/worker. Its own
+    // state, config and logs are elsewhere; it runs exec_policy full and shares its whole home.
+    const home = join(fleet.dir, "colo-home");
+    for (const dir of [".openclaw-federation/worker", ".openclaw-worker"]) mkdirSync(join(home, dir), { recursive: true });
+    writeFileSync(join(home, ".openclaw-federation", "worker", "identity.seed"), "SUAFIRST\n");
+    writeFileSync(join(home, ".openclaw-worker", "identity.seed"), "SUAHYBRID\n");
+    const config = fleet.configFile("colo", {
+      worker: { exec_policy: "full", exec_workdir: home, file_roots: [home], state_dir: join(fleet.dir, "colo-state"), skills_dir: join(fleet.dir, "colo-skills") },
+      log: { dir: join(fleet.dir, "colo-logs") },
+    });
+    colo = spawnCli(["worker", "-c", config, "--node-id", "colo"], { HOME: home });
+    const request = await waitFor("colo's join request", async () => (await fleet.client.pending()).find((r) => r.node_id === "colo"), 30_000, 100);
+    await fleet.client.approve(request.request_id);
+    await waitFor("colo online", async () => (await fleet.client.node("colo")).status === "online", 30_000, 100);
+
+    assert.match(await refused(fleet.client.getFile("colo", ".openclaw-federation/worker/identity.seed"), "policy_denied", 403), /default state folder of every ocf coordinator and worker of this user/);
+    assert.match(await refused(fleet.client.getFile("colo", ".openclaw-worker/identity.seed"), "policy_denied", 403), /hybrid machine's worker/);
+    const planted = Buffer.from("worker:\n  exec_policy: full\n");
+    await refused(fleet.client.putFile("colo", ".openclaw-worker/config.yaml", planted, sha256(planted)), "policy_denied", 403);
+    await refused(fleet.client.putFile("colo", ".openclaw-federation/worker/config.yaml", planted, sha256(planted)), "policy_denied", 403);
+    assert.equal(existsSync(join(home, ".openclaw-worker", "config.yaml")), false);
+    // The rest of its home it shares as its config says.
+    assert.equal((await fleet.client.putFile("colo", "notes.txt", planted, sha256(planted))).bytes, planted.length);
   });
 
   test("ocf cp: a refusal is one line naming it, exit 1", async () => {

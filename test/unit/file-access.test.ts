@@ -212,6 +212,93 @@ describe("the worker's own places", () => {
   });
 });
 
+describe("a second worker on the same machine", () => {
+  /**
+   * A user's home holding what other roles keep there by default: a worker and a coordinator under
+   * ~/.openclaw-federation/, a hybrid worker under ~/.openclaw-worker/, the deploy's env files.
+   */
+  function colocatedHome(): string {
+    const home = freshDir();
+    for (const dir of [".openclaw-federation/worker", ".openclaw-federation/coordinator/trust", ".openclaw-worker", ".config/openclaw-federation", "docs"]) mkdirSync(join(home, dir), { recursive: true });
+    writeFileSync(join(home, ".openclaw-federation", "worker", "identity.seed"), "SUAFIRSTWORKER\n");
+    writeFileSync(join(home, ".openclaw-federation", "coordinator", "admin.token"), "admin\n");
+    writeFileSync(join(home, ".openclaw-worker", "identity.seed"), "SUAHYBRIDWORKER\n");
+    writeFileSync(join(home, ".openclaw-worker", "node.jwt"), "eyJ\n");
+    writeFileSync(join(home, ".config", "openclaw-federation", "worker.env"), "OCF_WORKER_EXEC_POLICY=allowlist\n");
+    writeFileSync(join(home, "docs", "notes.txt"), "notes\n");
+    return home;
+  }
+
+  /** A full-policy worker of the same user whose own config puts its state, skills, env folder and the coordinator's state elsewhere. */
+  function otherWorker(home: string, options: { passHome: boolean }): FileAccess {
+    const elsewhere = freshDir();
+    const config = ConfigSchema.parse({
+      storage: { path: join(elsewhere, "db", "cluster.db") },
+      coordinator: { state_dir: join(elsewhere, "coordinator") },
+      worker: { state_dir: join(elsewhere, "state"), skills_dir: join(elsewhere, "skills"), exec_policy: "full" },
+      log: { dir: join(elsewhere, "logs") },
+    });
+    const places = protectedPlaces(config, {
+      configFile: join(elsewhere, "worker.yaml"),
+      stateDir: join(elsewhere, "state"),
+      skillsDir: join(elsewhere, "skills"),
+      installRoot: join(elsewhere, "app"),
+      deployEnvDir: join(elsewhere, "env"),
+      resolvePath: (path) => path,
+      ...(options.passHome ? { home } : {}),
+    });
+    return new FileAccess({ roots: [home], workdir: home, maxBytes: 1024 * 1024, protectedPlaces: () => places });
+  }
+
+  test("its own config names none of them, yet it refuses the other roles' default state: identities, tokens, env files; reading and writing", () => {
+    const home = colocatedHome();
+    const files = otherWorker(home, { passHome: true });
+    assert.match(refusal(() => files.read(".openclaw-federation/worker/identity.seed")).message, /inside the default state folder of every ocf coordinator and worker of this user on this machine \(default coordinator\.state_dir and worker\.state_dir: .*\.openclaw-federation\); the fleet may not read or write it/);
+    assert.match(refusal(() => files.read(".openclaw-worker/identity.seed")).message, /inside the state folder of a hybrid machine's worker of this user \(written by bin\/deploy-federation\.sh hybrid: .*\.openclaw-worker\)/);
+    refusal(() => files.read(".openclaw-worker/node.jwt"));
+    refusal(() => files.read(".openclaw-federation/coordinator/admin.token"));
+    assert.match(refusal(() => files.read(".config/openclaw-federation/worker.env")).message, /deploy's settings folder/);
+    // Nor can it plant a config (or anything) for the other worker to load.
+    for (const path of [".openclaw-worker/config.yaml", ".openclaw-federation/worker/config.yaml", ".openclaw-worker/identity.seed", ".config/openclaw-federation/worker.env", ".openclaw-federation/new/x"]) {
+      assert.match(refusal(() => files.write(path, data)).message, /may not read or write it/, path);
+    }
+    assert.equal(existsSync(join(home, ".openclaw-worker", "config.yaml")), false);
+    assert.equal(existsSync(join(home, ".openclaw-federation", "worker", "config.yaml")), false);
+    assert.equal(readFileSync(join(home, ".openclaw-worker", "identity.seed"), "utf8"), "SUAHYBRIDWORKER\n");
+    // A link elsewhere in the home does not get around it.
+    symlinkSync(join(home, ".openclaw-worker"), join(home, "docs", "hybrid"));
+    refusal(() => files.read("docs/hybrid/identity.seed"));
+    // The rest of the home is shared as before.
+    assert.equal(files.write("docs/new.txt", data).bytes, data.length);
+    assert.ok(files.read("docs/notes.txt").data.length > 0);
+  });
+
+  test("the home folder is the current user's, as os.homedir() reads it (HOME), when the worker does not say", () => {
+    const home = colocatedHome();
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      const files = otherWorker(home, { passHome: false });
+      refusal(() => files.read(".openclaw-federation/worker/identity.seed"));
+      refusal(() => files.read(".openclaw-worker/identity.seed"));
+      refusal(() => files.write(".openclaw-worker/config.yaml", data));
+    } finally {
+      if (saved === undefined) delete process.env.HOME;
+      else process.env.HOME = saved;
+    }
+  });
+
+  test("this installation's default database folder is a secret too", () => {
+    const root = freshDir();
+    mkdirSync(join(root, "app", "data"), { recursive: true });
+    writeFileSync(join(root, "app", "data", "cluster.db"), "db");
+    const config = ConfigSchema.parse({ storage: { path: join(root, "elsewhere.db") }, coordinator: { state_dir: join(root, "c") }, worker: { state_dir: join(root, "w"), skills_dir: join(root, "s") }, log: { dir: join(root, "l") } });
+    const places = protectedPlaces(config, { stateDir: join(root, "w"), skillsDir: join(root, "s"), installRoot: join(root, "app"), deployEnvDir: join(root, "env"), resolvePath: (p) => p, home: join(root, "home") });
+    const files = new FileAccess({ roots: [root], workdir: root, maxBytes: 1024, protectedPlaces: () => places });
+    assert.match(refusal(() => files.read("app/data/cluster.db")).message, /this installation's default database folder \(default storage\.path \.\/data\/cluster\.db/);
+  });
+});
+
 describe("file.put follows exec_policy and worker.allow_file_writes", () => {
   const policy = (mode: ExecPolicyMode, fileWrites?: boolean): ExecPolicy => ({ mode, allowlist: [], env: [], fileWrites });
 
