@@ -35,7 +35,7 @@ import { TaskRepository } from "../storage/tasks.js";
 import { TaskService } from "./tasks.js";
 import { Metrics } from "./metrics.js";
 import { Sessions } from "./sessions.js";
-import { createAuditFile } from "../util/logger.js";
+import { createAuditFile, limited } from "../util/logger.js";
 import { TRUST_DIR } from "./paths.js";
 
 /** Keys the coordinator applies without a restart (the rest are reported as needing one). */
@@ -404,7 +404,7 @@ export class Coordinator {
         }
       }
     } catch (error) {
-      log.warn({ subject: msg.subject, err: (error as Error).message }, "invalid heartbeat ignored");
+      limited(log).warn("heartbeat.invalid", { subject: msg.subject.slice(0, 128), err: (error as Error).message.slice(0, 500) }, "invalid heartbeat ignored");
     }
   }
 

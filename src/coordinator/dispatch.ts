@@ -15,6 +15,7 @@ import type { Subjects } from "../protocol/subjects.js";
 import type { BroadcastOutcome, NodeExecResult, NodeResultStatus } from "../protocol/api.js";
 import type { Msg, NatsConnection } from "../transport/connection.js";
 import { request, RequestFailed } from "../transport/request.js";
+import { limited } from "../util/logger.js";
 import type { NodeRecord } from "../storage/nodes.js";
 import type { Registry } from "./registry.js";
 
@@ -238,19 +239,19 @@ export class Dispatcher {
     try {
       result = decodeMessage(msg.data, ExecResultSchema);
     } catch (error) {
-      log.warn({ node_id: sender, err: (error as Error).message }, "invalid broadcast result ignored");
+      limited(log).warn("broadcast-result.invalid", { node_id: sender, err: (error as Error).message.slice(0, 500) }, "invalid broadcast result ignored");
       return;
     }
     if (result.node_id !== sender) {
       const broadcastId = result.id.slice(0, QUOTED_ID_CHARS);
-      log.warn({ node_id: sender, claimed: result.node_id, broadcast_id: broadcastId }, "broadcast result from a node claiming to be another: ignored as a forgery");
+      limited(log).warn("broadcast-result.forged", { node_id: sender, claimed: result.node_id, broadcast_id: broadcastId }, "broadcast result from a node claiming to be another: ignored as a forgery");
       this.options.onForgery?.({ node_id: sender, claimed: result.node_id, kind: "broadcast", broadcast_id: broadcastId });
       return;
     }
     const pending = this.pending.get(result.id);
     const node = pending?.expected.get(sender);
     if (!pending || !node || pending.results.has(sender) || pending.failure) {
-      log.debug({ node_id: sender, broadcast_id: result.id.slice(0, QUOTED_ID_CHARS) }, "broadcast result for no waiting broadcast, from a node it did not target, or repeated: ignored");
+      limited(log).debug("broadcast-result.unexpected", { node_id: sender, broadcast_id: result.id.slice(0, QUOTED_ID_CHARS) }, "broadcast result for no waiting broadcast, from a node it did not target, or repeated: ignored");
       return;
     }
     const converted = fromWire(node, result);

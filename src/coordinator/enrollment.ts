@@ -16,6 +16,7 @@ import type { AuditInput } from "./audit.js";
 import { JoinReplayGuard, NatsJoinLimiter, type NatsJoinLimits } from "./join-guard.js";
 import type { Pairing } from "./pairing.js";
 import { normalizeAddress } from "./pending-selection.js";
+import { LimitedLog } from "../util/logger.js";
 
 export interface EnrollmentOptions {
   pairing: Pairing;
@@ -42,7 +43,7 @@ const REFUSALS_LOGGED_PER_MINUTE = 10;
 export class Enrollment {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly windows = new Map<string, { start: number; count: number }>();
-  private readonly refusals = new Map<string, { start: number; logged: number; suppressed: number }>();
+  private readonly refusals: LimitedLog;
   private closed = false;
   private readonly now: () => number;
   readonly guard: JoinReplayGuard;
@@ -52,6 +53,7 @@ export class Enrollment {
     this.now = options.now ?? Date.now;
     this.guard = options.guard ?? new JoinReplayGuard({ now: this.now });
     this.natsLimiter = new NatsJoinLimiter(options.natsLimits, this.now);
+    this.refusals = new LimitedLog(options.logger, REFUSALS_LOGGED_PER_MINUTE, this.now);
   }
 
   /** A decision was made about `publicKey`: answer its waiting request now. */
@@ -131,21 +133,9 @@ export class Enrollment {
 
   /** Log a refused join; a flood logs at most REFUSALS_LOGGED_PER_MINUTE lines a minute per error code. */
   logRefusal(error: FleetError, via: "http" | "nats"): void {
-    const at = this.now();
-    let window = this.refusals.get(error.code);
-    if (!window || at - window.start >= 60_000) {
-      window = { start: at, logged: 0, suppressed: window?.suppressed ?? 0 };
-      this.refusals.set(error.code, window);
-    }
-    if (window.logged >= REFUSALS_LOGGED_PER_MINUTE) {
-      window.suppressed += 1;
-      return;
-    }
-    window.logged += 1;
-    const fields = { code: error.code, err: error.message, via, ...(window.suppressed ? { suppressed_before: window.suppressed } : {}) };
-    window.suppressed = 0;
-    if (error.code === "internal") this.options.logger.error(fields, "join request failed");
-    else this.options.logger.warn(fields, "join request refused");
+    const fields = { code: error.code, err: error.message, via };
+    if (error.code === "internal") this.refusals.error(`join.${error.code}`, fields, "join request failed");
+    else this.refusals.warn(`join.${error.code}`, fields, "join request refused");
   }
 
   /**

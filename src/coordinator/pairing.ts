@@ -13,6 +13,7 @@ import type { NodeRecord } from "../storage/nodes.js";
 import type { Registry } from "./registry.js";
 import type { AuditInput } from "./audit.js";
 import { keyFingerprint } from "../protocol/fingerprint.js";
+import { limited } from "../util/logger.js";
 
 export interface PairingOptions {
   autoApprove: boolean;
@@ -103,7 +104,7 @@ export class Pairing {
       this.remove(existing.id, "replaced by a new key pre-approved by ocf up", false, "ocf-up");
     } else if (existing) {
       if (existing.public_key !== publicKey) {
-        log.warn({ node_id: payload.node_id, presented_key: publicKey, approved_key: existing.public_key }, "join refused: node id is bound to another key");
+        limited(log).warn("join.identity-mismatch", { node_id: payload.node_id, presented_key: publicKey, approved_key: existing.public_key }, "join refused: node id is bound to another key");
         this.options.audit?.({ actor: "unknown", action: "pairing.refused", node_id: payload.node_id, status: "identity_mismatch", detail: { presented_key: publicKey, hostname: payload.hostname } });
         throw new FleetError("identity_mismatch", `node id "${payload.node_id}" is already approved with another key`);
       }

@@ -18,6 +18,7 @@ import type { Subjects } from "../protocol/subjects.js";
 import type { AttemptRecord, NewTask, TaskQuery, TaskRecord, TaskRepository } from "../storage/tasks.js";
 import { FINAL_TASK_STATES } from "../storage/tasks.js";
 import type { Msg, NatsConnection } from "../transport/connection.js";
+import { limited } from "../util/logger.js";
 import type { Registry } from "./registry.js";
 import { Scheduler, type Strategy } from "./scheduler.js";
 
@@ -256,7 +257,7 @@ export class TaskService {
       event = decodeMessage(msg.data, TaskEventSchema);
       if (event.node_id !== subjectNode) throw new Error(`event for ${event.node_id} arrived on ${msg.subject}`);
     } catch (error) {
-      log.warn({ subject: msg.subject, err: (error as Error).message }, "invalid task event ignored");
+      limited(log).warn("task-event.invalid", { subject: msg.subject.slice(0, 128), err: (error as Error).message.slice(0, 500) }, "invalid task event ignored");
       if (msg.reply) msg.respond(encodeMessage({ v: PROTOCOL_VERSION, ok: false, error: (error as Error).message }));
       return;
     }
@@ -295,7 +296,7 @@ export class TaskService {
     const id = done.task_id;
     // Only the node the attempt was given to may end it.
     if (this.options.repo.attempt(id, done.attempt)?.node_id !== done.node_id) {
-      this.options.logger.warn({ task_id: id, attempt: done.attempt, node_id: done.node_id }, "task result from a node that does not hold this attempt: ignored");
+      limited(this.options.logger).warn("task-event.not-holder", { task_id: id.slice(0, 64), attempt: done.attempt, node_id: done.node_id, type: "done" }, "task result from a node that does not hold this attempt: ignored");
       return;
     }
     const large = Buffer.byteLength(done.stdout) > DB_OUTPUT_BYTES || Buffer.byteLength(done.stderr) > DB_OUTPUT_BYTES;

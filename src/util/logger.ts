@@ -95,6 +95,87 @@ export function createAuditFile(dir: string | undefined): AuditFile {
   };
 }
 
+/** Lines a LimitedLog writes per key per minute unless told otherwise. */
+export const LIMITED_LINES_PER_MINUTE = 10;
+/** Keys a LimitedLog tracks at once; past it, windows that ended are forgotten (then all of them). */
+const MAX_LIMITED_KEYS = 1000;
+
+type LimitedLevel = "error" | "warn" | "info" | "debug";
+
+/**
+ * Log lines a peer can cause at will (an invalid message, a refused join, a wrong token): at most
+ * `perMinute` lines a minute per key (a fixed string naming the kind of line), so a flood of
+ * 20,000 messages writes a few lines, not megabytes. The first line written after some were left
+ * out carries `suppressed_before`, how many. Keys are the caller's, never text a peer chose.
+ */
+export class LimitedLog {
+  private readonly windows = new Map<string, { start: number; logged: number; suppressed: number }>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly perMinute: number = LIMITED_LINES_PER_MINUTE,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  error(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    return this.write("error", key, fields, msg);
+  }
+
+  warn(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    return this.write("warn", key, fields, msg);
+  }
+
+  info(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    return this.write("info", key, fields, msg);
+  }
+
+  debug(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    return this.write("debug", key, fields, msg);
+  }
+
+  /** Write the line unless `key` used up its minute; returns whether it was written. */
+  private write(level: LimitedLevel, key: string, fields: Record<string, unknown>, msg: string): boolean {
+    // A line the level filters out anyway costs nothing and uses up nothing.
+    if (!this.logger.isLevelEnabled(level)) return false;
+    const at = this.now();
+    let window = this.windows.get(key);
+    if (!window || at - window.start >= 60_000) {
+      if (!window && this.windows.size >= MAX_LIMITED_KEYS) this.forgetEnded(at);
+      window = { start: at, logged: 0, suppressed: window?.suppressed ?? 0 };
+      this.windows.set(key, window);
+    }
+    if (window.logged >= this.perMinute) {
+      window.suppressed += 1;
+      return false;
+    }
+    window.logged += 1;
+    const suppressed = window.suppressed;
+    window.suppressed = 0;
+    this.logger[level](suppressed ? { ...fields, suppressed_before: suppressed } : fields, msg);
+    return true;
+  }
+
+  private forgetEnded(at: number): void {
+    for (const [key, window] of this.windows) if (at - window.start >= 60_000 && window.suppressed === 0) this.windows.delete(key);
+    if (this.windows.size >= MAX_LIMITED_KEYS) this.windows.clear();
+  }
+}
+
+const limitedLogs = new WeakMap<Logger, LimitedLog>();
+
+/**
+ * The LimitedLog of `logger` (one per logger, so every module writing through the same logger
+ * shares the windows of its keys): `limited(log).warn("heartbeat.invalid", fields, msg)`.
+ */
+export function limited(logger: Logger): LimitedLog {
+  let log = limitedLogs.get(logger);
+  if (!log) {
+    log = new LimitedLog(logger);
+    limitedLogs.set(logger, log);
+  }
+  return log;
+}
+
 /** A logger that drops everything (tests, library use). */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });

@@ -39,6 +39,7 @@ import { nodeInboxPrefix, verifyNodeJwt } from "../transport/trust.js";
 import { parseNatsUrl } from "../util/net.js";
 import { request, RequestFailed } from "../transport/request.js";
 import { readPrivateFile, writeFileAtomic } from "../util/files.js";
+import { limited } from "../util/logger.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { loadOrCreateIdentity } from "./identity.js";
 import { runShell, type ShellResult } from "./shell.js";
@@ -683,7 +684,7 @@ export class Worker {
         this.leaveNats(control.type === "rejected" ? "rejected" : "removed", { reason: control.message });
       }
     } catch (error) {
-      this.options.logger.warn({ err: (error as Error).message }, "invalid control message ignored");
+      limited(this.options.logger).warn("control.invalid", { err: (error as Error).message.slice(0, 500) }, "invalid control message ignored");
     }
   }
 
@@ -836,7 +837,7 @@ export class Worker {
         ({ id, command, timeout_ms: timeoutMs, max_output_bytes: maxOutput } = req);
       }
     } catch (error) {
-      log.warn({ subject: msg.subject, err: (error as Error).message }, "invalid exec request refused");
+      limited(log).warn("exec.invalid", { subject: msg.subject, err: (error as Error).message.slice(0, 500) }, "invalid exec request refused");
       if (!broadcast) this.respond(msg, this.refusal(id, "bad_request", (error as Error).message));
       return;
     }

@@ -3,7 +3,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Writable } from "node:stream";
 import { after, describe, test } from "node:test";
+import { pino } from "pino";
+import { LimitedLog } from "../../src/util/logger.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 const scratch = mkdtempSync(join(tmpdir(), "ocf-logger-test-"));
@@ -41,5 +44,40 @@ describe("createLogger", () => {
     const text = readFileSync(join(dir, "c.log"), "utf8");
     for (const secret of ["t0p", "eyJ", "SUAB", "Bearer x"]) assert.equal(text.includes(secret), false, secret);
     assert.match(text, /\[redacted\]/);
+  });
+});
+
+function clock(start = 1_700_000_000_000) {
+  let now = start;
+  return { now: (): number => now, advance: (ms: number): void => void (now += ms) };
+}
+
+describe("LimitedLog", () => {
+  function capture() {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().trim().split("\n")) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    return { lines, logger: pino({ level: "info" }, sink) };
+  }
+
+  test("at most N lines a minute per key; the next line says how many were left out", async () => {
+    const { lines, logger } = capture();
+    const c = clock();
+    const log = new LimitedLog(logger, 10, c.now);
+    for (let i = 0; i < 20_000; i += 1) log.warn("heartbeat.invalid", { i }, "invalid heartbeat ignored");
+    for (let i = 0; i < 5; i += 1) log.warn("http.wrong-token", { i }, "rejected request with a wrong token");
+    c.advance(60_000);
+    assert.equal(log.warn("heartbeat.invalid", { i: -1 }, "invalid heartbeat ignored"), true);
+    assert.equal(log.debug("heartbeat.invalid", {}, "below the level"), false, "a filtered line uses up nothing");
+    await new Promise((r) => setImmediate(r));
+    const invalid = lines.filter((line) => line.msg === "invalid heartbeat ignored");
+    assert.equal(invalid.length, 11);
+    assert.equal(invalid[10]?.suppressed_before, 20_000 - 10);
+    assert.equal(invalid[0]?.suppressed_before, undefined);
+    assert.equal(lines.filter((line) => line.msg === "rejected request with a wrong token").length, 5, "keys are counted apart");
   });
 });

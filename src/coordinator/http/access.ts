@@ -17,6 +17,7 @@ import { cookieValue, SESSION_COOKIE, Sessions } from "../sessions.js";
 import { scopeAllows, type TokenService } from "../tokens.js";
 import type { Auditor } from "../audit.js";
 import type { Logger } from "pino";
+import { limited } from "../../util/logger.js";
 
 /** What a route needs: a token scope, or nothing (`public`). */
 export type RouteScope = TokenScope | "public";
@@ -154,7 +155,7 @@ function identify(request: FastifyRequest, deps: AccessDeps, path: string): Iden
   if (presented !== undefined) {
     const caller = deps.tokens.authenticate(presented);
     if (caller) return caller;
-    deps.logger.warn({ ip: request.ip, url: path }, "rejected request with a wrong token");
+    limited(deps.logger).warn("http.wrong-token", { ip: request.ip, url: path.slice(0, 256) }, "rejected request with a wrong token");
     deps.auditor.denied({ ip: request.ip, method: request.method, path, reason: "wrong token" });
     return { refused: "unauthorized", message: "invalid or revoked token" };
   }
