@@ -18,6 +18,7 @@ import type { Subjects } from "../protocol/subjects.js";
 import type { AttemptRecord, NewTask, TaskQuery, TaskRecord, TaskRepository } from "../storage/tasks.js";
 import { FINAL_TASK_STATES } from "../storage/tasks.js";
 import type { Msg, NatsConnection } from "../transport/connection.js";
+import { request } from "../transport/request.js";
 import { limited } from "../util/logger.js";
 import type { Registry } from "./registry.js";
 import { Scheduler, type Strategy } from "./scheduler.js";
@@ -479,9 +480,9 @@ export class TaskService {
     if (!nc || nc.isClosed()) return;
     entry.sending = true;
     entry.lastSent = Date.now();
-    nc.request(this.options.subjects.task(entry.node_id), encodeMessage(message), { timeout: ACK_TIMEOUT_MS })
+    request(nc, this.options.subjects.task(entry.node_id), encodeMessage(message), ACK_TIMEOUT_MS)
       .then((reply) => {
-        const ack = decodeMessage(reply.data, TaskAckSchema);
+        const ack = decodeMessage(reply, TaskAckSchema);
         onAck(ack.status, ack.error?.message);
       })
       .catch((error: unknown) => {

@@ -86,6 +86,14 @@ export function jwtSigner(get: () => { jwt: string; seed: Uint8Array }): Authent
   };
 }
 
+/** The inbox prefix each connection was opened with (request.ts makes its reply subjects under it). */
+const inboxPrefixes = new WeakMap<NatsConnection, string>();
+
+/** The prefix of this connection's inboxes: a node's own `_INBOX_<id>`, or nats' `_INBOX`. */
+export function inboxPrefixOf(nc: NatsConnection): string {
+  return inboxPrefixes.get(nc) ?? "_INBOX";
+}
+
 export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
   const creds = options.credentials;
   const authenticator = creds === undefined ? undefined : jwtSigner(typeof creds === "function" ? creds : () => creds);
@@ -102,6 +110,7 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     maxPingOut: 3,
     timeout: 5000,
   });
+  if (options.inboxPrefix) inboxPrefixes.set(nc, options.inboxPrefix);
   void watchStatus(nc, options);
   if (options.onClosed) {
     const onClosed = options.onClosed;
