@@ -5,7 +5,7 @@
  * a NATS user JWT bound to that key; a pending caller may wait (long poll) for the admin's
  * decision. Over NATS (`ocf.enroll`) an approved node re-announces itself. Both check the join's
  * signature, its freshness and that it was not seen before (join-guard.ts); HTTP is limited per
- * client address and in pending requests, NATS per claimed node id and in all.
+ * client address and in pending requests, NATS per signing key and in all.
  */
 import type { Logger } from "pino";
 import { decodeMessage } from "../protocol/codec.js";
@@ -121,13 +121,14 @@ export class Enrollment {
   }
 
   /**
-   * A join over NATS (`ocf.enroll`): rate-limited in all before it is parsed and per claimed node
-   * id once its signature is checked. Returns the answer; throws FleetError for the error reply.
+   * A join over NATS (`ocf.enroll`): rate-limited in all before it is parsed and per signing key
+   * once its signature is checked (so a node can use up only its own allowance, never that of the
+   * node it claims to be). Returns the answer; throws FleetError for the error reply.
    */
   joinOverNats(data: Uint8Array): JoinReply {
     this.natsLimiter.admitAny();
     const request = decodeMessage(data, JoinRequestSchema);
-    const payload = this.accept(request, "nats", (claimed) => this.natsLimiter.admitNode(claimed.node_id));
+    const payload = this.accept(request, "nats", (claimed) => this.natsLimiter.admitKey(request.public_key, claimed.node_id));
     return this.options.pairing.join(request.public_key, payload, "nats");
   }
 

@@ -7,7 +7,8 @@
  *   remembered until its `ts` leaves the window, after which the clock check refuses it anyway; so
  *   the memory covers exactly the window, is pruned as it goes, and is bounded (MAX_REMEMBERED_JOINS).
  *   When full of live entries it refuses new joins (fail closed) rather than forget one early.
- * - Joins over NATS are rate-limited per claimed node id and in all (NatsJoinLimiter).
+ * - Joins over NATS are rate-limited per signing key (verified, so a node can use up only its
+ *   own allowance, never another's by claiming its id) and in all (NatsJoinLimiter).
  */
 import { createHash } from "node:crypto";
 import { FleetError } from "../protocol/errors.js";
@@ -102,25 +103,26 @@ export class JoinReplayGuard {
 
 /**
  * Limits of joins over NATS (`ocf.enroll`), where only approved nodes can publish and each join is
- * a re-announcement (fresh metadata), never a new member. Per claimed node id: a node re-announces
- * every ~5 minutes and at each reconnect, so 10 a minute is far above need. In all: a token bucket
+ * a re-announcement (fresh metadata), never a new member. Per signing key (checked by its
+ * signature first, so it is what the sender proves, not the node id it claims): a node
+ * re-announces every ~5 minutes and at each reconnect, so 10 a minute is far above need. In all: a token bucket
  * of 2,000 refilled at 100 a second; 10,000 nodes re-announce ~33 a second in steady state (3×
  * headroom), and when all of them reconnect at once (nats-server restarted with the coordinator)
  * 2,000 are served at once and the rest, answered `rate_limited`, try again 30-60 s later: all are
  * through in about two minutes while they keep working (heartbeats do not depend on it). Each
  * join costs a signature check and a database write, so this also caps what a flood costs.
  */
-export const NATS_JOIN_LIMITS = { perNodePerMinute: 10, burst: 2000, perSecond: 100 } as const;
+export const NATS_JOIN_LIMITS = { perKeyPerMinute: 10, burst: 2000, perSecond: 100 } as const;
 
-export type NatsJoinLimits = { perNodePerMinute: number; burst: number; perSecond: number };
+export type NatsJoinLimits = { perKeyPerMinute: number; burst: number; perSecond: number };
 
-/** Node ids tracked at once before finished windows are dropped. */
-const MAX_TRACKED_NODES = 20_000;
+/** Keys tracked at once before finished windows are dropped. */
+const MAX_TRACKED_KEYS = 20_000;
 
 export class NatsJoinLimiter {
   private tokens: number;
   private refilledAt: number;
-  private readonly perNode = new Map<string, { start: number; count: number }>();
+  private readonly perKey = new Map<string, { start: number; count: number }>();
   private readonly now: () => number;
 
   constructor(
@@ -143,21 +145,24 @@ export class NatsJoinLimiter {
     this.tokens -= 1;
   }
 
-  /** Count one verified join claiming `nodeId`; throws rate_limited past the per-node limit. */
-  admitNode(nodeId: string): void {
+  /**
+   * Count one join whose signature by `publicKey` was verified; throws rate_limited past the
+   * per-key limit. `nodeId` (the id it claims) only names it in the message.
+   */
+  admitKey(publicKey: string, nodeId: string): void {
     const at = this.now();
-    let window = this.perNode.get(nodeId);
+    let window = this.perKey.get(publicKey);
     if (!window || at - window.start >= 60_000) {
-      if (this.perNode.size >= MAX_TRACKED_NODES) {
-        for (const [id, old] of this.perNode) if (at - old.start >= 60_000) this.perNode.delete(id);
-        if (this.perNode.size >= MAX_TRACKED_NODES) this.perNode.clear();
+      if (this.perKey.size >= MAX_TRACKED_KEYS) {
+        for (const [key, old] of this.perKey) if (at - old.start >= 60_000) this.perKey.delete(key);
+        if (this.perKey.size >= MAX_TRACKED_KEYS) this.perKey.clear();
       }
       window = { start: at, count: 0 };
-      this.perNode.set(nodeId, window);
+      this.perKey.set(publicKey, window);
     }
     window.count += 1;
-    if (window.count > this.limits.perNodePerMinute) {
-      throw new FleetError("rate_limited", `too many joins for node "${nodeId}" over NATS: at most ${this.limits.perNodePerMinute} a minute; try again in a minute`);
+    if (window.count > this.limits.perKeyPerMinute) {
+      throw new FleetError("rate_limited", `too many joins over NATS signed by this key: at most ${this.limits.perKeyPerMinute} a minute per key (this one for node "${nodeId}"); try again in a minute`);
     }
   }
 }

@@ -135,6 +135,7 @@ describe("signed joins are fresh and used once, over HTTP and NATS; joins over N
     await fleet.startCoordinator();
     base = fleet.coordinator?.url ?? "";
     await fleet.addApprovedWorker("alpha", { labels: { site: "home" } });
+    await fleet.addApprovedWorker("bravo");
   });
   after(async () => {
     for (const nc of open) if (!nc.isClosed()) await nc.close().catch(() => undefined);
@@ -196,25 +197,30 @@ describe("signed joins are fresh and used once, over HTTP and NATS; joins over N
     assert.equal((await enrollFrom(base, captured)).body.error?.code, "replayed");
   });
 
-  test("1,000 mismatched joins over NATS from an approved node's credentials: rate_limited past the limit, at most 30 audit rows", async () => {
-    const nc = await connectAs("alpha");
+  test("1,000 joins over NATS claiming alpha from another member's credentials: rate_limited past that member's key allowance, answered in its own inbox, at most 30 audit rows; alpha's own allowance untouched", async () => {
+    const nc = await connectAs("bravo");
     const since = new Date().toISOString();
-    const thief = createUser();
+    const bravoKey = keyOf("bravo");
     const started = Date.now();
-    const codes = await Promise.all(Array.from({ length: 1000 }, (_, i) => askNats(nc, signed("alpha", thief, { ts: started + i }))));
+    const codes = await Promise.all(Array.from({ length: 1000 }, (_, i) => askNats(nc, signed("alpha", bravoKey, { ts: started + i }))));
     const counts: Record<string, number> = {};
     for (const code of codes) counts[code] = (counts[code] ?? 0) + 1;
-    assert.ok((counts.rate_limited ?? 0) >= 1000 - NATS_JOIN_LIMITS.perNodePerMinute, JSON.stringify(counts));
-    assert.ok((counts.identity_mismatch ?? 0) <= NATS_JOIN_LIMITS.perNodePerMinute, JSON.stringify(counts));
+    assert.ok((counts.rate_limited ?? 0) >= 1000 - NATS_JOIN_LIMITS.perKeyPerMinute, JSON.stringify(counts));
+    assert.ok((counts.identity_mismatch ?? 0) <= NATS_JOIN_LIMITS.perKeyPerMinute, JSON.stringify(counts));
     const rows = (await fleet.client.audit({ action: "pairing.refused", since, limit: 1000 })).length;
     assert.ok(rows <= LIMITED_PER_MINUTE, `${rows} audit rows`);
+    // The allowance used up is bravo's key's, not alpha's: alpha still re-announces itself.
+    assert.equal(await askNats(await connectAs("alpha"), signed("alpha", keyOf("alpha"), { labels: { site: "home" } })), "approved");
     assert.equal((await fleet.client.exec("alpha", "echo still-here")).stdout, "still-here\n");
   });
 
   test("a legitimate worker answered rate_limited over NATS stays connected and approved instead of leaving NATS", async () => {
     const worker = fleet.workers.get("alpha");
     assert.ok(worker);
-    // alpha's allowance over NATS is used up by the flood above: its next re-announcement is refused.
+    // alpha's allowance over NATS (10 joins a minute signed by its key) is used up here: its next re-announcement is refused.
+    const nc = await connectAs("alpha");
+    for (let i = 0; i < NATS_JOIN_LIMITS.perKeyPerMinute; i += 1) await askNats(nc, signed("alpha", keyOf("alpha"), { labels: { site: "home" }, ts: Date.now() + i }));
+    assert.equal(await askNats(nc, signed("alpha", keyOf("alpha"), { labels: { site: "home" } })), "rate_limited");
     const replies: string[] = [];
     const watcher = await fleet.connectAdmin();
     open.push(watcher);

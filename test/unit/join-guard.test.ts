@@ -117,15 +117,19 @@ describe("join freshness and replay", () => {
 });
 
 describe("limits of joins over NATS", () => {
-  test("per claimed node id: 10 a minute, then rate_limited until the minute is over", () => {
+  test("per signing key: 10 a minute, then rate_limited until the minute is over; another key claiming the same node has its own", () => {
     const c = clock();
     const limiter = new NatsJoinLimiter(NATS_JOIN_LIMITS, c.now);
-    for (let i = 0; i < NATS_JOIN_LIMITS.perNodePerMinute; i += 1) limiter.admitNode("alpha");
-    assert.match(refused(() => limiter.admitNode("alpha"), "rate_limited").message, /node "alpha" over NATS: at most 10 a minute/);
-    limiter.admitNode("bravo");
+    for (let i = 0; i < NATS_JOIN_LIMITS.perKeyPerMinute; i += 1) limiter.admitKey("KEY-ALPHA", "alpha");
+    assert.match(refused(() => limiter.admitKey("KEY-ALPHA", "alpha"), "rate_limited").message, /signed by this key: at most 10 a minute per key \(this one for node "alpha"\)/);
+    // Joins claiming alpha but signed by another key (a rogue node) count against that key only.
+    for (let i = 0; i < NATS_JOIN_LIMITS.perKeyPerMinute; i += 1) limiter.admitKey("KEY-EVIL", "alpha");
+    refused(() => limiter.admitKey("KEY-EVIL", "alpha"), "rate_limited");
+    limiter.admitKey("KEY-BRAVO", "bravo");
     c.advance(60_000);
-    limiter.admitNode("alpha");
+    limiter.admitKey("KEY-ALPHA", "alpha");
   });
+
 
   test("in all: a burst of 2,000, then 100 a second", () => {
     const c = clock();
@@ -152,7 +156,7 @@ describe("limits of joins over NATS", () => {
       for (const id of due.get(second) ?? []) {
         try {
           limiter.admitAny();
-          limiter.admitNode(id);
+          limiter.admitKey(`key-${id}`, id);
           through += 1;
         } catch {
           // The worker's answer to rate_limited: ask again 30-60 s later.
