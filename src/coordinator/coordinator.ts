@@ -15,6 +15,7 @@ import { JoinRequestRepository } from "../storage/join-requests.js";
 import { NodeRepository } from "../storage/nodes.js";
 import { connectNats, guardedCallback, isAuthError, redactUrl, type Msg, type NatsConnection } from "../transport/connection.js";
 import { pushAccountJwt, TrustStore } from "../transport/trust.js";
+import { answerNode, dropReply } from "./replies.js";
 import { Enrollment } from "./enrollment.js";
 import { FileStore } from "./files.js";
 import { readPrivateFile, writeFileAtomic } from "../util/files.js";
@@ -190,6 +191,7 @@ export class Coordinator {
       retentionMs: config.scheduler.retention * 1000,
       outputDir: join(this.options.stateDir, "task-output"),
       logger,
+      onDropped: (reason) => this.metrics?.natsDropped.inc({ reason }),
     });
 
     const tasks = this.tasks;
@@ -368,18 +370,19 @@ export class Coordinator {
     }
   }
 
-  /** A join over NATS: an approved node re-announcing itself (checked and limited by Enrollment). */
+  /**
+   * A join over NATS: an approved node re-announcing itself (checked and limited by Enrollment).
+   * Answered only in the inbox of the node the join's verified key belongs to; a message that does
+   * not verify, or asks for its answer anywhere else, gets none.
+   */
   private onEnroll(msg: Msg): void {
-    const enrollment = this.enrollment as Enrollment;
-    try {
-      const reply = enrollment.joinOverNats(msg.data);
-      if (msg.reply) msg.respond(encodeMessage(reply));
-      this.publishEvent("pairing", { node_id: reply.node_id, status: reply.status, request_id: reply.request_id ?? null });
-    } catch (error) {
-      const fleetError = error instanceof FleetError ? error : new FleetError("internal", (error as Error).message);
-      enrollment.logRefusal(fleetError, "nats");
-      if (msg.reply) msg.respond(encodeMessage(errorReply(fleetError.code, fleetError.message)));
-    }
+    const outcome = (this.enrollment as Enrollment).joinOverNats(msg.data);
+    if (outcome.ok) this.publishEvent("pairing", { node_id: outcome.reply.node_id, status: outcome.reply.status, request_id: outcome.reply.request_id ?? null });
+    if (!msg.reply) return;
+    const body = outcome.ok ? encodeMessage(outcome.reply) : encodeMessage(errorReply(outcome.error.code, outcome.error.message));
+    const replies = { logger: this.options.logger, onDropped: (reason: string) => this.metrics?.natsDropped.inc({ reason }) };
+    if (outcome.sender === undefined) dropReply(replies, "enroll", msg.reply, "the join did not verify, or its key is no member's");
+    else answerNode(replies, msg, outcome.sender, body, "enroll");
   }
 
   private onHeartbeat(msg: Msg): void {

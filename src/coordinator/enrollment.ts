@@ -5,7 +5,8 @@
  * a NATS user JWT bound to that key; a pending caller may wait (long poll) for the admin's
  * decision. Over NATS (`ocf.enroll`) an approved node re-announces itself. Both check the join's
  * signature, its freshness and that it was not seen before (join-guard.ts); HTTP is limited per
- * client address and in pending requests, NATS per signing key and in all.
+ * client address and in pending requests, NATS per signing key and in all. Over NATS the answer
+ * goes only to the inbox of the node the verified key belongs to (see `joinOverNats`).
  */
 import type { Logger } from "pino";
 import { decodeMessage } from "../protocol/codec.js";
@@ -39,6 +40,15 @@ export const MAX_ENROLL_WAIT_MS = 30_000;
 
 /** Log lines about refused joins per minute and kind; the next line counts the rest. */
 const REFUSALS_LOGGED_PER_MINUTE = 10;
+
+/**
+ * What became of a join over NATS. `sender` is the node whose inbox may receive the answer: the
+ * approved node the join's verified key belongs to. It is undefined when the message was refused
+ * before its signature was checked (over the limit in all, malformed, a bad signature)
+ * or when the key is no member's: then nobody can be answered, since a reply subject is only the
+ * sender's word.
+ */
+export type NatsJoinOutcome = { ok: true; reply: JoinReply; sender: string } | { ok: false; error: FleetError; sender: string | undefined };
 
 export class Enrollment {
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -107,7 +117,11 @@ export class Enrollment {
 
   /** Verify the signature, then accept the join once and only while fresh; refusals of a fresh or replayed join are audited. */
   private accept(request: JoinRequest, via: "http" | "nats", beforeGuard?: (payload: JoinPayload) => void): JoinPayload {
-    const payload = verifyJoinRequest(request);
+    return this.check(request, verifyJoinRequest(request), via, beforeGuard);
+  }
+
+  /** The freshness and replay checks of a verified join. */
+  private check(request: JoinRequest, payload: JoinPayload, via: "http" | "nats", beforeGuard?: (payload: JoinPayload) => void): JoinPayload {
     beforeGuard?.(payload);
     try {
       this.guard.check(request, payload);
@@ -121,15 +135,27 @@ export class Enrollment {
   }
 
   /**
-   * A join over NATS (`ocf.enroll`): rate-limited in all before it is parsed and per signing key
-   * once its signature is checked (so a node can use up only its own allowance, never that of the
-   * node it claims to be). Returns the answer; throws FleetError for the error reply.
+   * A join over NATS (`ocf.enroll`): limited in all before it is parsed, and per
+   * signing key once its signature is checked. Never throws: the outcome says what to answer and
+   * whom (`sender`); refusals are logged here (a few lines a minute per kind).
    */
-  joinOverNats(data: Uint8Array): JoinReply {
-    this.natsLimiter.admitAny();
-    const request = decodeMessage(data, JoinRequestSchema);
-    const payload = this.accept(request, "nats", (claimed) => this.natsLimiter.admitKey(request.public_key, claimed.node_id));
-    return this.options.pairing.join(request.public_key, payload, "nats");
+  joinOverNats(data: Uint8Array): NatsJoinOutcome {
+    let sender: string | undefined;
+    try {
+      this.natsLimiter.admitAny();
+      const request = decodeMessage(data, JoinRequestSchema);
+      const verified = verifyJoinRequest(request);
+      sender = this.options.pairing.memberWithKey(request.public_key, verified.node_id);
+      const payload = this.check(request, verified, "nats", (claimed) => this.natsLimiter.admitKey(request.public_key, claimed.node_id));
+      const reply = this.options.pairing.join(request.public_key, payload, "nats");
+      // Pairing accepts a join over NATS only from a member's own key, so `sender` is that member.
+      if (sender === undefined) throw new FleetError("internal", `a join over NATS for "${payload.node_id}" was accepted from a key no member holds`);
+      return { ok: true, reply, sender };
+    } catch (error) {
+      const refusal = error instanceof FleetError ? error : new FleetError("internal", (error as Error).message);
+      this.logRefusal(refusal, "nats");
+      return { ok: false, error: refusal, sender };
+    }
   }
 
   /** Log a refused join; a flood logs at most REFUSALS_LOGGED_PER_MINUTE lines a minute per error code. */

@@ -24,6 +24,7 @@ export class Metrics {
   readonly broadcastDuration: Histogram;
   readonly nodeResults: Counter<"kind" | "status">;
   readonly natsReconnects: Counter;
+  readonly natsDropped: Counter<"reason">;
   readonly httpRequests: Counter<"method" | "route" | "status">;
 
   constructor(sources: MetricSources) {
@@ -65,6 +66,12 @@ export class Metrics {
     this.broadcastDuration = new Histogram({ name: "ocf_broadcast_duration_seconds", help: "Broadcast until every node answered (or timed out)", buckets: LATENCY_BUCKETS, registers });
     this.nodeResults = new Counter({ name: "ocf_node_results_total", help: "Per-node results of exec and broadcast, by status", labelNames: ["kind", "status"], registers });
     this.natsReconnects = new Counter({ name: "ocf_nats_reconnects_total", help: "Reconnections of the coordinator to NATS", registers });
+    this.natsDropped = new Counter({
+      name: "ocf_nats_dropped_total",
+      help: "NATS messages from nodes dropped, or replies not sent, by reason (enroll_reply, task_event_reply: asked for outside the node's own inbox)",
+      labelNames: ["reason"],
+      registers,
+    });
     this.httpRequests = new Counter({ name: "ocf_http_requests_total", help: "HTTP requests by method, route and status", labelNames: ["method", "route", "status"], registers });
   }
 

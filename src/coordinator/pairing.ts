@@ -150,6 +150,15 @@ export class Pairing {
     return reply("pending", { request_id: request.request_id, message: "waiting for an admin to approve" });
   }
 
+  /**
+   * The approved node `publicKey` belongs to (the node id a join claims is tried first, the one
+   * case a member's own join takes), or undefined when the key is no member's.
+   */
+  memberWithKey(publicKey: string, claimedId: string): string | undefined {
+    if (this.registry.get(claimedId)?.public_key === publicKey) return claimedId;
+    return this.registry.findByKey(publicKey, claimedId)?.id;
+  }
+
   pending(): JoinRequestRecord[] {
     return this.requests.listByStatus("pending");
   }

@@ -20,6 +20,7 @@ import { FINAL_TASK_STATES } from "../storage/tasks.js";
 import type { Msg, NatsConnection } from "../transport/connection.js";
 import { request } from "../transport/request.js";
 import { limited } from "../util/logger.js";
+import { answerNode } from "./replies.js";
 import type { Registry } from "./registry.js";
 import { Scheduler, type Strategy } from "./scheduler.js";
 
@@ -74,6 +75,8 @@ export interface TaskServiceOptions {
   retentionMs: number;
   outputDir: string;
   logger: Logger;
+  /** Count a message dropped or a reply not sent (`reason`). */
+  onDropped?: (reason: string) => void;
 }
 
 function newTaskId(): string {
@@ -249,23 +252,35 @@ export class TaskService {
     }
   }
 
-  /** A task event from a worker: started, output, or done (acknowledged once recorded). */
+  /**
+   * A task event from a worker: started, output, or done (acknowledged once recorded). The node is
+   * the one in the subject (only it may publish there); an event for an attempt that node does not
+   * hold changes nothing. Answers go only to that node's own inbox.
+   */
   onEvent(msg: Msg): void {
     const log = this.options.logger;
     const subjectNode = this.options.subjects.nodeIdOf(msg.subject);
+    const replies = { logger: log, onDropped: this.options.onDropped };
     let event;
     try {
+      if (subjectNode === undefined) throw new Error(`${msg.subject.slice(0, 128)} names no node`);
       event = decodeMessage(msg.data, TaskEventSchema);
       if (event.node_id !== subjectNode) throw new Error(`event for ${event.node_id} arrived on ${msg.subject}`);
     } catch (error) {
       limited(log).warn("task-event.invalid", { subject: msg.subject.slice(0, 128), err: (error as Error).message.slice(0, 500) }, "invalid task event ignored");
-      if (msg.reply) msg.respond(encodeMessage({ v: PROTOCOL_VERSION, ok: false, error: (error as Error).message }));
+      if (subjectNode !== undefined) answerNode(replies, msg, subjectNode, encodeMessage({ v: PROTOCOL_VERSION, ok: false, error: (error as Error).message }), "task_event");
       return;
     }
     const entry = this.active.get(key(event.task_id, event.attempt));
+    const holds = entry !== undefined && entry.node_id === event.node_id;
     switch (event.type) {
       case "started":
-        if (entry && entry.node_id === event.node_id) entry.acked = true;
+        if (!holds) {
+          // Another node's attempt (or one already over): its state is not this node's to change.
+          limited(log).warn("task-event.not-holder", { task_id: event.task_id.slice(0, 64), attempt: event.attempt, node_id: event.node_id, type: event.type }, "task event from a node that does not hold this attempt: ignored");
+          return;
+        }
+        entry.acked = true;
         try {
           if (this.options.repo.markStarted(event.task_id, event.attempt, event.ts, Date.now())) {
             const task = this.options.repo.get(event.task_id);
@@ -277,7 +292,7 @@ export class TaskService {
         }
         return;
       case "output": {
-        if (!entry || entry.node_id !== event.node_id) return;
+        if (!holds) return;
         this.appendLive(event.task_id, event.attempt, event.stream, event.data);
         this.notify(event.task_id, { event: "output", data: { attempt: event.attempt, stream: event.stream, data: event.data } });
         return;
@@ -285,7 +300,7 @@ export class TaskService {
       case "done":
         try {
           this.record(event);
-          if (msg.reply) msg.respond(encodeMessage({ v: PROTOCOL_VERSION, ok: true }));
+          answerNode(replies, msg, event.node_id, encodeMessage({ v: PROTOCOL_VERSION, ok: true }), "task_event");
         } catch (error) {
           // Not acknowledged: the worker sends it again.
           log.error({ task_id: event.task_id, attempt: event.attempt, err: (error as Error).message }, "could not record a task result");

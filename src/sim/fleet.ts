@@ -20,7 +20,8 @@ import { BroadcastRequestSchema, ExecRequestSchema, PROTOCOL_VERSION, TaskMessag
 import { signJoinRequest } from "../protocol/signed-join.js";
 import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
 import { connectNats, guardedCallback, type Msg, type NatsConnection } from "../transport/connection.js";
-import { TrustStore } from "../transport/trust.js";
+import { nodeInboxPrefix, TrustStore } from "../transport/trust.js";
+import { unpredictableInbox } from "../transport/request.js";
 import type { Logger } from "../util/logger.js";
 
 export interface SimFleetOptions {
@@ -101,7 +102,8 @@ export function simHeartbeat(nodeId: string, seq: number, max: number): Uint8Arr
 
 /**
  * A durable task as a simulated node runs it: acknowledge the assignment, report it started, and
- * send `done` (exit 0, no output) until the coordinator records it (at most 20 tries). The task
+ * send `done` (exit 0, no output) until the coordinator records it (at most 20 tries), asking for
+ * the answer in the node's own inbox as a worker does. The task
  * takes no time and its slot is free once the result is sent, as on a real worker, so a simulated
  * node is never busy. Returns whether it was an assignment; `onRecorded` runs once the coordinator
  * acknowledged the result.
@@ -124,7 +126,8 @@ export function answerTask(nc: NatsConnection, msg: Msg, nodeId: string, subject
   let tries = 0;
   const send = (): void => {
     if (nc.isClosed() || tries++ > 20) return;
-    nc.request(events, done, { timeout: 10_000 }).then(
+    // In the node's own inbox, the only place the coordinator answers it (the shared connection may read any).
+    nc.request(events, done, { timeout: 10_000, noMux: true, reply: unpredictableInbox(nodeInboxPrefix(nodeId)) }).then(
       () => onRecorded?.(message.task_id),
       () => setTimeout(send, 500),
     );

@@ -82,6 +82,22 @@ export function nodeInboxPrefix(nodeId: string): string {
   return `_INBOX_${nodeId}`;
 }
 
+/** Longest reply subject the coordinator answers on (a node's inboxes are ~50 characters). */
+const MAX_REPLY_SUBJECT = 256;
+/** What follows a node's inbox prefix: dot-separated tokens, no wildcard (nats.js and request.ts make these). */
+const INBOX_TAIL = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+/**
+ * True when `reply` is one of `nodeId`'s own inboxes (`_INBOX_<id>.<token>...`). The coordinator
+ * answers a node only there: a reply subject is the sender's word, and answering any other would
+ * let a node make the coordinator publish on subjects it may not (another node's commands, the
+ * coordinator's own pending requests).
+ */
+export function isNodeInbox(reply: string, nodeId: string): boolean {
+  const prefix = `${nodeInboxPrefix(nodeId)}.`;
+  return reply.length <= MAX_REPLY_SUBJECT && reply.startsWith(prefix) && INBOX_TAIL.test(reply.slice(prefix.length));
+}
+
 /**
  * What an approved node may do: its join requests, heartbeats, task events and broadcast results
  * out; its own commands and the fan-out in; and one answer to each request it received.

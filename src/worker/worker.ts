@@ -137,6 +137,8 @@ export class Worker {
   private lastJoinTs = 0;
   /** Counts control messages; a join reply older than the latest control message is stale. */
   private controlEpoch = 0;
+  /** Joins over NATS in a row that got no answer (the coordinator answers none while over its limit in all). */
+  private unansweredJoins = 0;
   private stopping = false;
   private renewing = false;
   /** The connection on which a broadcast result went through: from then on results are not kept. */
@@ -638,6 +640,7 @@ export class Worker {
     const epoch = this.controlEpoch;
     try {
       const data = await request(nc, this.subjects.enroll(), encodeMessage(join), JOIN_TIMEOUT_MS);
+      this.unansweredJoins = 0;
       if (epoch !== this.controlEpoch) {
         // A control message (e.g. "approved") arrived while we waited: it is newer than this reply.
         this.scheduleEnroll(jitter(this.state === "approved" ? 300_000 : 10_000));
@@ -668,7 +671,14 @@ export class Worker {
       const reason = error instanceof RequestFailed ? error.reason : "invalid";
       const message = reason === "no_responders" ? "no coordinator is listening (is it running?)" : (error as Error).message;
       logger.warn({ err: message }, "join request got no answer; retrying");
-      this.scheduleEnroll(jitter(reason === "no_responders" ? 2000 : 5000));
+      if (reason === "no_responders") {
+        this.scheduleEnroll(jitter(2000));
+        return;
+      }
+      // No answer: a coordinator over its limit of joins in all drops them unanswered (it cannot
+      // tell who sent one before checking its signature), so wait longer each time: 5 s, 10 s, ... 60 s.
+      this.unansweredJoins += 1;
+      this.scheduleEnroll(jitter(Math.min(60_000, 5000 * 2 ** (this.unansweredJoins - 1))));
     }
   }
 

@@ -262,19 +262,33 @@ describe("fuzz: HTTP and NATS against live processes", { timeout: 600_000 }, () 
       const mutated = fc.tuple(fc.constantFrom(...Object.keys(template)), fc.jsonValue({ maxDepth: 2 })).map(([field, value]) => encodeMessage({ ...template, [field]: value }));
       return fc.oneof(garbage, mutated, fc.constant(encodeMessage(template)));
     };
+    // The coordinator answers a node only in that node's own inbox (`_INBOX_<id>.…`): a join or a
+    // task event asking for its answer anywhere else, here this full-rights connection's inboxes
+    // (where the coordinator's own requests wait too), gets none.
+    const misdirected: string[] = [];
+    nc.subscribe("_INBOX.fuzz.>", {
+      callback: (_err, msg) => {
+        misdirected.push(`${msg.subject}: ${new TextDecoder().decode(msg.data).slice(0, 200)}`);
+      },
+    });
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...Object.keys(subjects)).chain((kind) => fc.tuple(fc.constant(kind), payload(kind), fc.boolean())), async ([kind, data, asRequest]) => {
+      fc.asyncProperty(fc.constantFrom(...Object.keys(subjects)).chain((kind) => fc.tuple(fc.constant(kind), payload(kind), fc.boolean(), fc.boolean())), async ([kind, data, asRequest, ownInbox]) => {
         stats.nats += 1;
         const subject = subjects[kind] as string;
-        // These always answer, whatever arrives: a request there must get a reply (no hang).
-        if (asRequest && ["exec", "call", "task", "enroll"].includes(kind)) {
+        // The worker answers these whatever arrives: a request there must get a reply (no hang).
+        if (asRequest && ["exec", "call", "task"].includes(kind)) {
           const reply = await nc.request(subject, data, { timeout: 5000 });
           assert.ok(reply.data.length > 0, `${kind}: empty reply`);
+        } else if (asRequest && ["enroll", "tevt"].includes(kind)) {
+          // A task event may be answered in the node's own inbox; nothing may arrive in the other.
+          nc.publish(subject, data, { reply: kind === "tevt" && ownInbox ? `_INBOX_${NODE}.fuzz.${stats.nats}` : `_INBOX.fuzz.${stats.nats}` });
         } else nc.publish(subject, data);
       }),
       { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 20261203) },
     );
     await nc.flush();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(misdirected.slice(0, 5), [], `${misdirected.length} answers outside the node's inbox`);
     assert.equal(coordinator.exitCode, null, "coordinator alive");
     assert.equal(worker.exitCode, null, "worker alive");
     // Both still answer: the worker refuses a command by its policy; the coordinator reports health.

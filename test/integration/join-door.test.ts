@@ -214,6 +214,25 @@ describe("signed joins are fresh and used once, over HTTP and NATS; joins over N
     assert.equal((await fleet.client.exec("alpha", "echo still-here")).stdout, "still-here\n");
   });
 
+  test("joins signed by a key no member holds get no answer at all, wherever they ask for it", async () => {
+    const nc = await connectAs("alpha");
+    const watcher = await fleet.connectAdmin();
+    open.push(watcher);
+    const answers: string[] = [];
+    watcher.subscribe(`${nodeInboxPrefix("alpha")}.>`, {
+      callback: (_err, msg) => {
+        answers.push(new TextDecoder().decode(msg.data));
+      },
+    });
+    await watcher.flush();
+    const thief = createUser();
+    for (let i = 0; i < 50; i += 1) nc.publish(s.enroll(), encodeMessage(signed(i % 2 ? "alpha" : "newcomer", thief, { ts: Date.now() + i })), { reply: `${nodeInboxPrefix("alpha")}.thief.${i}` });
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(answers, []);
+    assert.equal((await fleet.client.pending()).some((r) => r.node_id === "newcomer"), false);
+  });
+
   test("a legitimate worker answered rate_limited over NATS stays connected and approved instead of leaving NATS", async () => {
     const worker = fleet.workers.get("alpha");
     assert.ok(worker);
