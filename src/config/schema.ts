@@ -4,7 +4,7 @@
  * Unknown keys are errors: a typo must never be silently ignored.
  */
 import { z } from "zod";
-import { ResolutionSchema as resolution } from "../protocol/messages.js";
+import { LabelsSchema, ResolutionSchema as resolution } from "../protocol/messages.js";
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive().max(86400);
@@ -60,7 +60,8 @@ export const ConfigSchema = z.strictObject({
       state_dir: z.string().min(1).default("~/.openclaw-federation/worker"),
       /** Cap on each of stdout and stderr per command, in bytes. */
       max_output_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
-      labels: z.record(z.string(), z.string()).default({}),
+      /** Labels of this node (at most 64; keys and values as in joins: the coordinator refuses others). */
+      labels: LabelsSchema.default({}),
       /** Local exec policy; the coordinator cannot override it. */
       exec_policy: z.enum(["full", "allowlist", "deny"]).default("full"),
       /** Glob patterns (`*`, `?`) a whole command must match in allowlist mode, e.g. "df *". */

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { decodeMessage, encodeMessage, errorReply } from "../protocol/codec.js";
 import { FleetError } from "../protocol/errors.js";
-import { HeartbeatSchema, PROTOCOL_VERSION, type Control } from "../protocol/messages.js";
+import { HeartbeatSchema, MAX_HEARTBEAT_BYTES, PROTOCOL_VERSION, type Control } from "../protocol/messages.js";
 import { subjects as makeSubjects, type Subjects } from "../protocol/subjects.js";
 import { databaseOk, openDatabase, type SqliteDatabase } from "../storage/database.js";
 import { JoinRequestRepository } from "../storage/join-requests.js";
@@ -37,6 +37,7 @@ import { TaskService } from "./tasks.js";
 import { Metrics } from "./metrics.js";
 import { Sessions } from "./sessions.js";
 import { createAuditFile, limited } from "../util/logger.js";
+import { HEARTBEAT_RATE, KeyedRate } from "./peer-limits.js";
 import { TRUST_DIR } from "./paths.js";
 
 /** Keys the coordinator applies without a restart (the rest are reported as needing one). */
@@ -108,6 +109,8 @@ export class Coordinator {
   private readonly subjects: Subjects;
   private readonly startedAt = Date.now();
   private readonly lastControl = new Map<string, number>();
+  /** Heartbeats read per node (the node in the subject, which NATS vouches for). */
+  private readonly heartbeatRate = new KeyedRate(HEARTBEAT_RATE);
   private token = "";
   private stopping = false;
   private connecting?: Promise<void>;
@@ -176,6 +179,7 @@ export class Coordinator {
       maxOutputBytes: config.worker.max_output_bytes,
       logger,
       onForgery: ({ node_id: nodeId, ...detail }) => auditor.record({ actor: `node:${nodeId}`, action: "nats.forgery", node_id: nodeId, status: "forged", detail }),
+      onDropped: (reason) => this.metrics?.natsDropped.inc({ reason }),
     });
     this.dispatcher = dispatcher;
 
@@ -386,14 +390,30 @@ export class Coordinator {
   }
 
   private onHeartbeat(msg: Msg): void {
-    const log = this.options.logger;
     const subjectNode = this.subjects.nodeIdOf(msg.subject);
+    // Dropped before they are parsed: larger than a heartbeat can be, or faster than a node beats.
+    if (msg.data.length > MAX_HEARTBEAT_BYTES) {
+      this.metrics?.natsDropped.inc({ reason: "heartbeat_too_large" });
+      limited(this.options.logger).warn("heartbeat.too-large", { node_id: subjectNode, bytes: msg.data.length, max: MAX_HEARTBEAT_BYTES }, "heartbeat larger than a heartbeat can be: dropped unread");
+      return;
+    }
+    if (subjectNode === undefined) {
+      this.metrics?.natsDropped.inc({ reason: "heartbeat_invalid" });
+      limited(this.options.logger).warn("heartbeat.invalid", { subject: msg.subject.slice(0, 128) }, "heartbeat on a subject naming no node ignored");
+      return;
+    }
+    if (!this.heartbeatRate.admit(subjectNode)) {
+      this.metrics?.natsDropped.inc({ reason: "heartbeat_too_frequent" });
+      limited(this.options.logger).warn("heartbeat.too-frequent", { node_id: subjectNode, per_second: HEARTBEAT_RATE.perSecond }, "heartbeats faster than a node beats: the excess is dropped unread");
+      return;
+    }
     try {
       const heartbeat = decodeMessage(msg.data, HeartbeatSchema);
       if (heartbeat.node_id !== subjectNode) {
         throw new FleetError("bad_request", `heartbeat for ${heartbeat.node_id} arrived on ${msg.subject}`);
       }
       if ((this.registry as Registry).beat(heartbeat)) {
+        const log = this.options.logger;
         if (log.isLevelEnabled("debug")) log.debug({ node_id: heartbeat.node_id, seq: heartbeat.seq }, "heartbeat");
         this.metrics?.heartbeats.inc();
         this.metrics?.heartbeatLag.observe(Math.max(0, Date.now() - heartbeat.ts) / 1000);
@@ -407,7 +427,8 @@ export class Coordinator {
         }
       }
     } catch (error) {
-      limited(log).warn("heartbeat.invalid", { subject: msg.subject.slice(0, 128), err: (error as Error).message.slice(0, 500) }, "invalid heartbeat ignored");
+      this.metrics?.natsDropped.inc({ reason: "heartbeat_invalid" });
+      limited(this.options.logger).warn("heartbeat.invalid", { subject: msg.subject.slice(0, 128), err: (error as Error).message.slice(0, 500) }, "invalid heartbeat ignored");
     }
   }
 

@@ -46,6 +46,8 @@ export interface DispatchOptions {
   logger: Logger;
   /** A node claimed to be another in a result (the coordinator audits it as `nats.forgery`). */
   onForgery?: (forgery: Forgery) => void;
+  /** Count a message dropped unread (`reason`). */
+  onDropped?: (reason: string) => void;
 }
 
 /** A broadcast waiting for its results: filled by `onBroadcastResult`, ended by `finish`. */
@@ -222,17 +224,34 @@ export class Dispatcher {
     return { id, command, labels, results: ordered, summary };
   }
 
+  /** True when a waiting broadcast targets `nodeId` and has no result from it yet. */
+  private awaits(nodeId: string): boolean {
+    for (const pending of this.pending.values()) {
+      if (!pending.failure && pending.expected.has(nodeId) && !pending.results.has(nodeId)) return true;
+    }
+    return false;
+  }
+
   /**
    * A broadcast result from `<prefix>.node.<id>.bres` (the coordinator's subscription to every
    * node's results). The node is the one in the subject: only it may publish there. A body naming
-   * another node is a forgery: refused, logged and audited. Results for a broadcast that is unknown
-   * or over, from a node it did not target, and repeats are dropped.
+   * another node is a forgery: refused, logged and audited. A result is not even decoded unless a
+   * waiting broadcast targets its node and has no result from it yet; results for a broadcast that
+   * is unknown or over, from a node it did not target, and repeats are dropped. Log lines a node
+   * can cause are limited to a few a minute per kind.
    */
   onBroadcastResult(msg: Pick<Msg, "subject" | "data">): void {
     const log = this.options.logger;
     const sender = this.options.subjects.nodeIdOf(msg.subject);
     if (sender === undefined) {
       log.debug({ subject: msg.subject }, "broadcast result on a subject naming no node ignored");
+      return;
+    }
+    // Read only what some broadcast waits for: a node no waiting broadcast targets (or that
+    // answered already) costs a look at the waiting broadcasts, not a parse of up to a megabyte.
+    if (!this.awaits(sender)) {
+      this.options.onDropped?.("broadcast_result_unexpected");
+      if (log.isLevelEnabled("debug")) limited(log).debug("broadcast-result.unexpected", { node_id: sender, bytes: msg.data.length }, "broadcast result while no broadcast waits for this node: dropped unread");
       return;
     }
     let result: ExecResult;

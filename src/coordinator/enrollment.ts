@@ -11,7 +11,7 @@
 import type { Logger } from "pino";
 import { decodeMessage } from "../protocol/codec.js";
 import { FleetError } from "../protocol/errors.js";
-import { JoinRequestSchema, type JoinPayload, type JoinReply, type JoinRequest } from "../protocol/messages.js";
+import { JoinRequestSchema, MAX_JOIN_REQUEST_BYTES, type JoinPayload, type JoinReply, type JoinRequest } from "../protocol/messages.js";
 import { verifyJoinRequest } from "../protocol/signed-join.js";
 import type { AuditInput } from "./audit.js";
 import { JoinReplayGuard, NatsJoinLimiter, type NatsJoinLimits } from "./join-guard.js";
@@ -44,7 +44,7 @@ const REFUSALS_LOGGED_PER_MINUTE = 10;
 /**
  * What became of a join over NATS. `sender` is the node whose inbox may receive the answer: the
  * approved node the join's verified key belongs to. It is undefined when the message was refused
- * before its signature was checked (over the limit in all, malformed, a bad signature)
+ * before its signature was checked (over the limit in all, too large, malformed, a bad signature)
  * or when the key is no member's: then nobody can be answered, since a reply subject is only the
  * sender's word.
  */
@@ -135,13 +135,16 @@ export class Enrollment {
   }
 
   /**
-   * A join over NATS (`ocf.enroll`): limited in all before it is parsed, and per
+   * A join over NATS (`ocf.enroll`): limited in all and by size before it is parsed, and per
    * signing key once its signature is checked. Never throws: the outcome says what to answer and
    * whom (`sender`); refusals are logged here (a few lines a minute per kind).
    */
   joinOverNats(data: Uint8Array): NatsJoinOutcome {
     let sender: string | undefined;
     try {
+      if (data.length > MAX_JOIN_REQUEST_BYTES) {
+        throw new FleetError("payload_too_large", `a join request is at most ${MAX_JOIN_REQUEST_BYTES} bytes; this one has ${data.length}`);
+      }
       this.natsLimiter.admitAny();
       const request = decodeMessage(data, JoinRequestSchema);
       const verified = verifyJoinRequest(request);

@@ -68,7 +68,7 @@ export class Metrics {
     this.natsReconnects = new Counter({ name: "ocf_nats_reconnects_total", help: "Reconnections of the coordinator to NATS", registers });
     this.natsDropped = new Counter({
       name: "ocf_nats_dropped_total",
-      help: "NATS messages from nodes dropped, or replies not sent, by reason (enroll_reply, task_event_reply: asked for outside the node's own inbox)",
+      help: "NATS messages from nodes dropped, or replies not sent, by reason (heartbeat_too_large, heartbeat_too_frequent, heartbeat_invalid, enroll_reply, task_event_reply, broadcast_result_unexpected, ...)",
       labelNames: ["reason"],
       registers,
     });

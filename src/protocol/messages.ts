@@ -13,7 +13,20 @@ const v = z.literal(PROTOCOL_VERSION);
 export const NodeIdSchema = z.string().regex(NODE_ID_PATTERN, "node id must match [a-z0-9][a-z0-9-]{0,62}");
 export const LabelKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, "label key must be 1-63 of [A-Za-z0-9_./-]");
 export const LabelValueSchema = z.string().regex(/^[A-Za-z0-9_.-]{0,63}$/, "label value must be 0-63 of [A-Za-z0-9_.-]");
-export const LabelsSchema = z.record(LabelKeySchema, LabelValueSchema);
+/** Most labels a node, a join, a heartbeat or a label selector may carry. */
+export const MAX_LABELS = 64;
+/**
+ * Labels: at most MAX_LABELS pairs. The count is checked before any key or value is, so 50,000
+ * labels are refused for what they are without 50,000 regular expressions run first.
+ */
+export const LabelsSchema = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (typeof value !== "object" || value === null) return;
+    const count = Object.keys(value).length;
+    if (count > MAX_LABELS) ctx.addIssue({ code: "custom", message: `at most ${MAX_LABELS} labels are allowed (got ${count})` });
+  })
+  .pipe(z.record(LabelKeySchema, LabelValueSchema));
 export type Labels = z.infer<typeof LabelsSchema>;
 
 export const ErrorBodySchema = z.object({
@@ -64,6 +77,12 @@ export const JoinPayloadSchema = z.strictObject({
 });
 export type JoinPayload = z.infer<typeof JoinPayloadSchema>;
 
+/**
+ * Largest join request on the wire, over HTTP (body) and NATS (message) alike: the signed payload
+ * is at most 64 KiB, with its key and signature. A larger one is refused before it is parsed.
+ */
+export const MAX_JOIN_REQUEST_BYTES = 80 * 1024;
+
 /** Join request envelope: `payload` is the JSON text that `sig` signs with the key `public_key`. */
 export const JoinRequestSchema = z.strictObject({
   v,
@@ -86,6 +105,12 @@ export const JoinReplySchema = z.object({
   jwt: z.string().max(16 * 1024).optional(),
 });
 export type JoinReply = z.infer<typeof JoinReplySchema>;
+
+/**
+ * Largest heartbeat the coordinator reads; a larger one is dropped before it is parsed. A real one
+ * is well under 20 KiB: MAX_LABELS labels of at most 63 + 63 characters and 128 capabilities of 64.
+ */
+export const MAX_HEARTBEAT_BYTES = 64 * 1024;
 
 export const HeartbeatSchema = z.object({
   v,

@@ -25,6 +25,7 @@ import {
   ErrorBodySchema,
   ExecRequestSchema,
   JoinReplySchema,
+  LabelsSchema,
   PROTOCOL_VERSION,
   type CallRequest,
   type CallResult,
@@ -176,6 +177,12 @@ export class Worker {
   constructor(private readonly options: WorkerOptions) {
     this.subjects = makeSubjects(options.config.communication.subject_prefix);
     this.labels = { ...options.config.worker.labels, ...(options.labels ?? {}) };
+    // worker.labels and --label together: the coordinator would refuse every join and heartbeat.
+    const labels = LabelsSchema.safeParse(this.labels);
+    if (!labels.success) {
+      const issue = labels.error.issues[0];
+      throw new Error(`this node's labels (worker.labels with --label) are not valid: ${issue?.path.length ? `${issue.path.join(".")}: ` : ""}${issue?.message ?? "invalid"}`);
+    }
     const { exec_policy: mode, exec_allowlist: allowlist, exec_env: env, allow_file_writes: fileWrites } = options.config.worker;
     this.policy = { mode, allowlist, env, fileWrites };
     const workdir = options.workdir ?? homedir();

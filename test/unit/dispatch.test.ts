@@ -2,7 +2,8 @@
  * Broadcast collection in the Dispatcher, without NATS: results are handed to onBroadcastResult as
  * the coordinator's subscription to every node's result subject would. The sender is the node in
  * the subject; a body naming another node is a forgery; unknown broadcasts, untargeted nodes and
- * repeats are dropped; every targeted node appears exactly once.
+ * repeats are dropped (unread when no waiting broadcast expects the node); every targeted node
+ * appears exactly once.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -33,6 +34,7 @@ function setup(online: string[], offline: string[] = [], onPublish: (request: Br
   for (const id of [...online, ...offline]) registry.add(record(id, { pool: "t" }));
   for (const id of online) registry.beat({ v: 1, node_id: id, ts: Date.now(), seq: 0, load: { cpu: 0, memory: 0, disk: 0, running_tasks: 0, max_concurrent_tasks: 5 } });
   const forgeries: Forgery[] = [];
+  const dropped: string[] = [];
   const nc = {
     isClosed: () => false,
     info: { max_payload: 1024 * 1024 },
@@ -41,8 +43,8 @@ function setup(online: string[], offline: string[] = [], onPublish: (request: Br
       setImmediate(() => onPublish(JSON.parse(new TextDecoder().decode(data)) as BroadcastRequest, subject, options?.reply));
     },
   } as unknown as NatsConnection;
-  const dispatcher = new Dispatcher({ nc: () => nc, subjects: s, registry, maxOutputBytes: 1024, logger: silentLogger(), onForgery: (forgery) => forgeries.push(forgery) });
-  return { dispatcher, forgeries };
+  const dispatcher = new Dispatcher({ nc: () => nc, subjects: s, registry, maxOutputBytes: 1024, logger: silentLogger(), onForgery: (forgery) => forgeries.push(forgery), onDropped: (reason) => dropped.push(reason) });
+  return { dispatcher, forgeries, dropped };
 }
 
 const deliver = (dispatcher: Dispatcher, subject: string, data: Uint8Array): void => dispatcher.onBroadcastResult({ subject, data });
@@ -90,11 +92,28 @@ describe("broadcast results", () => {
     assert.equal(seen.length, 4);
   });
 
-  test("a forged result for no broadcast is still reported; its quoted id is cut", () => {
-    const { dispatcher, forgeries } = setup(["vm", "evil"]);
+  test("a result from a node no waiting broadcast expects is dropped unread, forged or not; a forgery while one waits is reported, its quoted id cut", async () => {
+    let answer = (): void => undefined;
+    const { dispatcher, forgeries, dropped } = setup(["vm", "evil"], [], (request) => {
+      answer = () => {
+        deliver(dispatcher, s.broadcastResult("vm"), result(request.id, "vm"));
+        deliver(dispatcher, s.broadcastResult("evil"), result(request.id, "evil"));
+      };
+      deliver(dispatcher, s.broadcastResult("evil"), result("x".repeat(10_000), "vm"));
+      answer();
+    });
+    // Nothing waits: not even decoded (a megabyte of garbage costs a look at the waiting broadcasts).
     deliver(dispatcher, s.broadcastResult("evil"), result("x".repeat(10_000), "vm"));
+    deliver(dispatcher, s.broadcastResult("evil"), new TextEncoder().encode("{not json".repeat(100_000)));
+    assert.equal(forgeries.length, 0);
+    assert.deepEqual(dropped, ["broadcast_result_unexpected", "broadcast_result_unexpected"]);
+    const outcome = await dispatcher.broadcast("echo", {}, 5000);
+    assert.equal(outcome.summary.ok, 2);
     assert.equal(forgeries.length, 1);
     assert.equal(forgeries[0]?.broadcast_id?.length, 64);
+    // Once answered, a node's further results are dropped unread too.
+    deliver(dispatcher, s.broadcastResult("evil"), result(outcome.id, "vm"));
+    assert.equal(forgeries.length, 1);
   });
 
   test("an onResult that throws ends the broadcast with its error", async () => {

@@ -8,7 +8,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import { FleetError, HTTP_STATUS, type ErrorCode } from "../../protocol/errors.js";
-import { JoinRequestSchema, LabelsSchema } from "../../protocol/messages.js";
+import { JoinRequestSchema, LabelsSchema, MAX_JOIN_REQUEST_BYTES } from "../../protocol/messages.js";
 import type { Enrollment } from "../enrollment.js";
 import type { FileStore } from "../files.js";
 import type { HealthReport } from "../../protocol/api.js";
@@ -33,7 +33,7 @@ import type { Logger } from "pino";
 
 export const MAX_BODY_BYTES = 256 * 1024;
 /** Largest join request body (the signed payload is at most 64 KiB, with its key and signature). */
-export const MAX_ENROLL_BODY_BYTES = 80 * 1024;
+export const MAX_ENROLL_BODY_BYTES = MAX_JOIN_REQUEST_BYTES;
 /** Longest a client may take to send a whole request (a 64 MiB upload at ~220 KB/s). */
 export const REQUEST_TIMEOUT_MS = 300_000;
 /** Longest a client may take to send its request headers. */
