@@ -28,6 +28,8 @@ export interface NatsPermissions {
   sub: { allow: string[] };
   /** Allow answering requests received (exec replies) without publish rights on inboxes. */
   resp?: { max: number; ttl: number };
+  /** Most subscriptions at once (-1: no limit). */
+  subs?: number;
 }
 
 const UNLIMITED = { conn: -1, subs: -1, payload: -1, data: -1, leaf: -1, imports: -1, exports: -1, wildcards: true };
@@ -99,14 +101,23 @@ export function isNodeInbox(reply: string, nodeId: string): boolean {
 }
 
 /**
+ * Subscriptions one node connection may hold. A worker holds 7 (control, exec, broadcast, call,
+ * task, and two reply inboxes: request.ts' for its joins, nats.js' for its task results); the rest
+ * is room for later subjects. Each subscription costs the server memory: a node cannot hold thousands.
+ */
+export const NODE_MAX_SUBSCRIPTIONS = 64;
+
+/**
  * What an approved node may do: its join requests, heartbeats, task events and broadcast results
- * out; its own commands and the fan-out in; and one answer to each request it received.
+ * out; its own commands and the fan-out in; one answer to each request it received; and at most
+ * NODE_MAX_SUBSCRIPTIONS subscriptions at once.
  */
 export function nodePermissions(subjects: Subjects, nodeId: string): NatsPermissions {
   return {
     pub: { allow: [subjects.enroll(), subjects.heartbeat(nodeId), subjects.taskEvents(nodeId), subjects.broadcastResult(nodeId)] },
     sub: { allow: [subjects.exec(nodeId), subjects.control(nodeId), subjects.call(nodeId), subjects.task(nodeId), `${subjects.prefix}.bcast.>`, `${nodeInboxPrefix(nodeId)}.>`] },
     resp: { max: 1, ttl: 0 },
+    subs: NODE_MAX_SUBSCRIPTIONS,
   };
 }
 

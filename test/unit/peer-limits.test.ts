@@ -20,7 +20,8 @@ import { openDatabase } from "../../src/storage/database.js";
 import { JoinRequestRepository } from "../../src/storage/join-requests.js";
 import { NodeRepository } from "../../src/storage/nodes.js";
 import { unpredictableInbox } from "../../src/transport/request.js";
-import { isNodeInbox } from "../../src/transport/trust.js";
+import { isNodeInbox, NODE_MAX_SUBSCRIPTIONS, nodePermissions } from "../../src/transport/trust.js";
+import { subjects } from "../../src/protocol/subjects.js";
 import { joinPayload } from "../helpers/fixtures.js";
 
 function clock(start = 1_700_000_000_000) {
@@ -63,6 +64,10 @@ describe("replies go only to a node's own inbox", () => {
     assert.match(unpredictableInbox(), /^_INBOX\.[0-9a-f-]{36}$/);
   });
 
+  test("a node's credentials hold at most NODE_MAX_SUBSCRIPTIONS subscriptions", () => {
+    assert.equal(nodePermissions(subjects(), "vm").subs, NODE_MAX_SUBSCRIPTIONS);
+    assert.ok(NODE_MAX_SUBSCRIPTIONS >= 16, "room above the 7 a worker holds");
+  });
 });
 
 describe("joins over NATS: whom the answer may go to", () => {
