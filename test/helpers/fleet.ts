@@ -15,7 +15,7 @@ import { startNatsServer, type NatsServerHandle } from "../../src/transport/nats
 import { connectNats, type NatsConnection } from "../../src/transport/connection.js";
 import { TrustStore } from "../../src/transport/trust.js";
 import { TRUST_DIR } from "../../src/coordinator/coordinator.js";
-import { silentLogger } from "../../src/util/logger.js";
+import { silentLogger, type Logger } from "../../src/util/logger.js";
 import { Worker } from "../../src/worker/worker.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
@@ -149,13 +149,14 @@ export class TestFleet {
     return connectNats({ url: this.nats.url, name: "test-admin", logger: silentLogger(), credentials });
   }
 
-  async startCoordinator(extra: ConfigOverrides = {}, preApproved: Array<{ nodeId: string; publicKey: string }> = []): Promise<Coordinator> {
+  /** `logger`: the coordinator's logger (default: silent), e.g. one writing logs/coordinator.log to count its lines. */
+  async startCoordinator(extra: ConfigOverrides = {}, preApproved: Array<{ nodeId: string; publicKey: string }> = [], logger: Logger = silentLogger()): Promise<Coordinator> {
     const config = this.config(extra);
     const coordinator = new Coordinator({
       config,
       dbPath: config.storage.path,
       stateDir: config.coordinator.state_dir,
-      logger: silentLogger(),
+      logger,
       auditLogDir: config.log.dir,
       preApproved,
       onTokenCreated: (token) => {
