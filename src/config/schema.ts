@@ -4,7 +4,7 @@
  * Unknown keys are errors: a typo must never be silently ignored.
  */
 import { z } from "zod";
-import { LabelsSchema, ResolutionSchema as resolution } from "../protocol/messages.js";
+import { LabelsSchema, MAX_CONCURRENT_TASKS, ResolutionSchema as resolution } from "../protocol/messages.js";
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive().max(86400);
@@ -52,7 +52,7 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   worker: z
     .strictObject({
-      max_concurrent_tasks: z.number().int().min(1).max(1024).default(5),
+      max_concurrent_tasks: z.number().int().min(1).max(MAX_CONCURRENT_TASKS).default(5),
       heartbeat_interval: seconds.default(5),
       skills_dir: z.string().min(1).default("./skills"),
       /** Local status endpoint on 127.0.0.1; 0 picks a free port. */

@@ -8,6 +8,8 @@ import { NODE_ID_PATTERN } from "./subjects.js";
 import { codePointName, controlCharacterAt } from "./text.js";
 
 export const PROTOCOL_VERSION = 1;
+/** Most task slots a node may announce (as worker.max_concurrent_tasks allows): a node cannot claim room for everyone's work. */
+export const MAX_CONCURRENT_TASKS = 1024;
 
 const v = z.literal(PROTOCOL_VERSION);
 export const NodeIdSchema = z.string().regex(NODE_ID_PATTERN, "node id must match [a-z0-9][a-z0-9-]{0,62}");
@@ -41,7 +43,7 @@ export const LoadSchema = z.object({
   memory: z.number().min(0).max(100),
   disk: z.number().min(0).max(100),
   running_tasks: z.number().int().min(0),
-  max_concurrent_tasks: z.number().int().min(1),
+  max_concurrent_tasks: z.number().int().min(1).max(MAX_CONCURRENT_TASKS),
 });
 export type Load = z.infer<typeof LoadSchema>;
 
@@ -72,7 +74,7 @@ export const JoinPayloadSchema = z.strictObject({
   labels: LabelsSchema,
   capabilities: z.array(plainText(64)).max(128),
   version: plainText(64),
-  max_concurrent_tasks: z.number().int().min(1),
+  max_concurrent_tasks: z.number().int().min(1).max(MAX_CONCURRENT_TASKS),
   ts: z.number().int(),
 });
 export type JoinPayload = z.infer<typeof JoinPayloadSchema>;

@@ -158,6 +158,11 @@ describe("decodeMessage", () => {
     );
     assert.equal(nested.code, "bad_request");
     assert.match(nested.message, /load\.cpu/);
+    // A node cannot announce room for everyone's work (it would draw every task that names no node).
+    const greedy = fleetError(() =>
+      decodeMessage(encodeMessage({ v: 1, node_id: "pi", ts: 1, seq: 0, load: { cpu: 0, memory: 1, disk: 1, running_tasks: 0, max_concurrent_tasks: 1_000_000 } }), HeartbeatSchema),
+    );
+    assert.match(greedy.message, /load\.max_concurrent_tasks/);
     const badNode = fleetError(() => decodeMessage(encodeMessage({ v: 1, status: "pending", node_id: "Bad Id" }), JoinReplySchema));
     assert.match(badNode.message, /node_id: node id must match/);
   });
