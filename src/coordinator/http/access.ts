@@ -230,7 +230,7 @@ function guardUnauthenticatedBody(request: FastifyRequest, reply: FastifyReply, 
   const leave = gate.enter(request.ip, () => request.raw.destroy());
   const timer = setTimeout(() => {
     leave();
-    logger.warn({ ip: request.ip, url: shownPath(request) }, "request body without a token not received in time; connection closed");
+    limited(logger).warn("http.slow-body", { ip: request.ip, url: shownPath(request) }, "request body without a token not received in time; connection closed");
     request.raw.destroy();
   }, gate.bodyDeadlineMs);
   timer.unref();
