@@ -18,11 +18,14 @@ export interface RateLimits {
  */
 export const HEARTBEAT_RATE: RateLimits = { perSecond: 10, burst: 20 };
 
+/** How often buckets that filled up again are forgotten. */
+const PRUNE_EVERY_MS = 5_000;
 /** Keys tracked at once (10,000 nodes fit twice); past it, buckets that are full again are forgotten. */
 const MAX_KEYS = 20_000;
 
 export class KeyedRate {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private prunedAt = 0;
 
   constructor(
     private readonly limits: RateLimits,
@@ -32,6 +35,9 @@ export class KeyedRate {
   /** Count one message under `key`: false when its bucket is empty (drop the message). */
   admit(key: string): boolean {
     const at = this.now();
+    // Buckets that filled up again are dropped now and then, so a fleet beating every few seconds
+    // keeps only its last couple of seconds' senders in memory (a new bucket starts full).
+    if (at - this.prunedAt >= PRUNE_EVERY_MS) this.prune(at);
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= MAX_KEYS) this.prune(at);
@@ -48,6 +54,7 @@ export class KeyedRate {
 
   /** Forget buckets that have filled up again (a new one starts full: nothing is lost); then all. */
   private prune(at: number): void {
+    this.prunedAt = at;
     const refill = (this.limits.burst / this.limits.perSecond) * 1000;
     for (const [key, bucket] of this.buckets) if (at - bucket.at >= refill) this.buckets.delete(key);
     if (this.buckets.size >= MAX_KEYS) this.buckets.clear();

@@ -24,6 +24,8 @@ export function normaliseName(name: string): string {
 
 export class Registry {
   private readonly nodes = new Map<string, NodeRecord>();
+  /** Public key → node id: a join asks who holds its key, and a scan of 10,000 nodes per join added up in an enrollment storm. */
+  private readonly byKey = new Map<string, string>();
   private readonly dirty = new Map<string, SeenUpdate>();
   private readonly now: () => number;
   /** Liveness is measured from here for nodes not seen since start (the restart grace). */
@@ -35,17 +37,24 @@ export class Registry {
   ) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
-    for (const node of repo.list()) this.nodes.set(node.id, node);
+    for (const node of repo.list()) this.put(node);
+  }
+
+  private put(node: NodeRecord): void {
+    const previous = this.nodes.get(node.id);
+    if (previous && previous.public_key !== node.public_key && this.byKey.get(previous.public_key) === node.id) this.byKey.delete(previous.public_key);
+    this.nodes.set(node.id, node);
+    this.byKey.set(node.public_key, node.id);
   }
 
   get(id: string): NodeRecord | undefined {
     return this.nodes.get(id);
   }
 
-  /** The node (other than `exceptId`) holding this public key; a scan without the sort of list(), once per join. */
+  /** The node (other than `exceptId`) holding this public key (a key belongs to one node id). */
   findByKey(publicKey: string, exceptId: string): NodeRecord | undefined {
-    for (const node of this.nodes.values()) if (node.public_key === publicKey && node.id !== exceptId) return node;
-    return undefined;
+    const id = this.byKey.get(publicKey);
+    return id !== undefined && id !== exceptId ? this.nodes.get(id) : undefined;
   }
 
   list(): NodeRecord[] {
@@ -93,7 +102,7 @@ export class Registry {
 
   add(node: NodeRecord): void {
     this.repo.upsert(node);
-    this.nodes.set(node.id, this.repo.get(node.id) ?? node);
+    this.put(this.repo.get(node.id) ?? node);
   }
 
   /** Update what a node says about itself (on a repeated join request). */
@@ -102,11 +111,13 @@ export class Registry {
     if (!node) return;
     const updated = { ...node, ...fields };
     this.repo.upsert(updated);
-    this.nodes.set(id, updated);
+    this.put(updated);
   }
 
   remove(id: string): boolean {
     this.dirty.delete(id);
+    const node = this.nodes.get(id);
+    if (node && this.byKey.get(node.public_key) === id) this.byKey.delete(node.public_key);
     const existed = this.nodes.delete(id);
     return this.repo.remove(id) || existed;
   }

@@ -420,6 +420,21 @@ describe("registry", () => {
     return registry;
   }
 
+  test("findByKey answers from an index that follows adds, re-keys and removals", () => {
+    const registry = registryWith(nodeRecord("a"), nodeRecord("b"));
+    assert.equal(registry.findByKey("UA", "x")?.id, "a");
+    assert.equal(registry.findByKey("UA", "a"), undefined, "the node itself is excepted");
+    registry.add({ ...nodeRecord("a"), public_key: "UNEW" });
+    assert.equal(registry.findByKey("UA", "x"), undefined, "the old key is forgotten when a node gets a new one");
+    assert.equal(registry.findByKey("UNEW", "x")?.id, "a");
+    registry.remove("a");
+    assert.equal(registry.findByKey("UNEW", "x"), undefined);
+    assert.equal(registry.findByKey("UB", "x")?.id, "b");
+    // A new registry over the same rows finds the keys too (the index is built at start).
+    const reloaded = new Registry((registry as unknown as { repo: NodeRepository }).repo, { heartbeatTimeoutMs: 1000 });
+    assert.equal(reloaded.findByKey("UB", "x")?.id, "b");
+  });
+
   test("normaliseName", () => {
     assert.equal(normaliseName("  Home Server "), "home-server");
     assert.equal(normaliseName("HOME_SERVER"), "home-server");
